@@ -1,0 +1,110 @@
+"""HiFi-GAN style waveform generator ``dec`` (upstream ``models.Generator`` + ``modules.ResBlock1/2``).
+
+Batched rows of different lengths: with ``lengths`` given, activations are zeroed past each row's end before every
+convolution, which reproduces exactly the zero padding a row decoded alone sees at its edge. With ``lengths=None``
+(all rows full) no masking is done, as upstream.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sovits_core.sovits.config import SoVITSConfig
+from sovits_core.sovits.layers import frame_mask, weight_norm_keys
+
+
+LRELU_SLOPE = 0.1
+_INIT_BOUND = 0.01 * 3**0.5  # uniform with upstream's init std 0.01 (uniform_ stays cheap on the meta device)
+
+
+def _padding(kernel_size: int, dilation: int = 1) -> int:
+    return (kernel_size * dilation - dilation) // 2
+
+
+def _conv(channels: int, kernel_size: int, dilation: int) -> nn.Conv1d:
+    conv = nn.Conv1d(channels, channels, kernel_size, 1, dilation=dilation, padding=_padding(kernel_size, dilation))
+    nn.init.uniform_(conv.weight, -_INIT_BOUND, _INIT_BOUND)
+    return weight_norm_keys(conv)
+
+
+def _masked(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    return x if mask is None else x * mask
+
+
+class ResBlock1(nn.Module):
+    """Three (dilated conv, conv) residual pairs."""
+
+    def __init__(self, channels: int, kernel_size: int, dilations: tuple[int, ...]) -> None:
+        super().__init__()
+        self.convs1 = nn.ModuleList(_conv(channels, kernel_size, d) for d in dilations)
+        self.convs2 = nn.ModuleList(_conv(channels, kernel_size, 1) for _ in dilations)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        for c1, c2 in zip(self.convs1, self.convs2, strict=True):
+            xt = c1(_masked(F.leaky_relu(x, LRELU_SLOPE), mask))
+            xt = c2(_masked(F.leaky_relu(xt, LRELU_SLOPE), mask))
+            x = xt + x
+        return _masked(x, mask)
+
+
+class ResBlock2(nn.Module):
+    """Dilated convs with residuals (single conv per step)."""
+
+    def __init__(self, channels: int, kernel_size: int, dilations: tuple[int, ...]) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList(_conv(channels, kernel_size, d) for d in dilations)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        for conv in self.convs:
+            x = conv(_masked(F.leaky_relu(x, LRELU_SLOPE), mask)) + x
+        return _masked(x, mask)
+
+
+class Generator(nn.Module):
+    """Latent frames [B, inter, T] (+ speaker embedding) -> waveform [B, 1, T * hop]."""
+
+    def __init__(self, cfg: SoVITSConfig) -> None:
+        super().__init__()
+        ch0 = cfg.upsample_initial_channel
+        self.num_kernels = len(cfg.resblock_kernel_sizes)
+        self.upsample_rates = cfg.upsample_rates
+        self.conv_pre = nn.Conv1d(cfg.inter_channels, ch0, 7, 1, padding=3)
+        block = ResBlock1 if cfg.resblock == "1" else ResBlock2
+        self.ups = nn.ModuleList()
+        self.resblocks = nn.ModuleList()
+        ch = ch0
+        for i, (rate, k) in enumerate(zip(cfg.upsample_rates, cfg.upsample_kernel_sizes, strict=True)):
+            ch = ch0 // (2 ** (i + 1))
+            up = nn.ConvTranspose1d(ch0 // (2**i), ch, k, rate, padding=(k - rate) // 2)
+            nn.init.uniform_(up.weight, -_INIT_BOUND, _INIT_BOUND)
+            self.ups.append(weight_norm_keys(up))
+        for i in range(len(self.ups)):
+            ch_i = ch0 // (2 ** (i + 1))
+            for k, dilations in zip(cfg.resblock_kernel_sizes, cfg.resblock_dilation_sizes, strict=True):
+                self.resblocks.append(block(ch_i, k, dilations))
+        self.conv_post = nn.Conv1d(ch, 1, 7, 1, padding=3, bias=False)
+        self.cond = nn.Conv1d(cfg.gin_channels, ch0, 1) if cfg.gin_channels else None
+
+    def forward(
+        self, x: torch.Tensor, g: torch.Tensor | None = None, lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``lengths`` [B]: valid frames per row (None: every row is full)."""
+        scale = 1
+        mask = None if lengths is None else frame_mask(lengths, x.shape[2], x.dtype)
+        x = self.conv_pre(x)
+        if g is not None and self.cond is not None:
+            x = x + self.cond(g)
+        x = _masked(x, mask)
+        for i, (up, rate) in enumerate(zip(self.ups, self.upsample_rates, strict=True)):
+            x = up(F.leaky_relu(x, LRELU_SLOPE))
+            scale *= rate
+            mask = None if lengths is None else frame_mask(lengths * scale, x.shape[2], x.dtype)
+            blocks = self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels]
+            xs = blocks[0](x, mask)
+            for block in blocks[1:]:
+                xs = xs + block(x, mask)
+            x = xs / self.num_kernels
+        x = torch.tanh(self.conv_post(F.leaky_relu(x)))
+        return _masked(x, mask)
