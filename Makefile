@@ -14,7 +14,7 @@ $(BIN)/python:
 # torch first and pinned: on this machine torch==2.13.0 is a CPU wheel on local disk; never a CUDA build on CI.
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q "torch==2.13.0"
-	$(BIN)/pip install -q -e ".[dev,s3,g2pw]"
+	$(BIN)/pip install -q -e ".[dev,s3,g2pw,ja,ko,yue]"
 	touch $(STAMP)
 
 setup: $(STAMP)

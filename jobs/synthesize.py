@@ -56,6 +56,7 @@ class SynthesizeJobConfig:
     device: str | None = None
     dtype: str | None = None
     model_cache: str | None = None
+    max_new_tokens: int | None = None
     progress: bool | None = None  # None: a tqdm bar when stderr is a terminal, log lines otherwise
 
     def __post_init__(self) -> None:
@@ -133,7 +134,7 @@ def _stage_config(config: SynthesizeJobConfig, attempt: str):  # -> SynthesisCon
     return SynthesisConfig(out=config.out, model_dir=config.model_dir, voices=config.voices, attempt=attempt,
                            audio_format=config.audio_format, sample_rate=config.sample_rate,
                            batch_size=config.batch_size, force=config.force, device=config.device,
-                           dtype=config.dtype, **extra)
+                           dtype=config.dtype, max_new_tokens=config.max_new_tokens, **extra)
 
 
 def _run_pool(config: SynthesizeJobConfig, plan, pending: list[int], done_rows: int, lock) -> dict[int, str]:
@@ -253,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="torch device for the model (default: CUDA if visible, else CPU)")
     p.add_argument("--dtype", default=None, help="model dtype: float32, float16, bfloat16 (default: fp16 on CUDA)")
     p.add_argument("--model-cache", default=None, help="node-local folder for copies of a remote --model-dir")
+    p.add_argument("--max-new-tokens", type=int, default=None,
+                   help="cap on semantic tokens per text segment, 50 per second of audio (default: the model's max_sec)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="tqdm progress bar (default: only when stderr is a terminal)")
     p.add_argument("--log-level", default="INFO", help="logging level")
@@ -267,7 +270,7 @@ def config_from_args(args: argparse.Namespace) -> SynthesizeJobConfig:
         skip_invalid=args.skip_invalid, break_stale_lock=args.break_stale_lock,
         stale_lock_minutes=args.stale_lock_minutes, max_task_retries=args.max_task_retries,
         ray_address=args.ray_address, device=args.device, dtype=args.dtype, model_cache=args.model_cache,
-        progress=args.progress,
+        max_new_tokens=args.max_new_tokens, progress=args.progress,
     )
 
 

@@ -125,10 +125,9 @@ def voice_fingerprint(model_fp: str, digests: list[str] | tuple[str, ...], voice
 
 def model_fingerprint(local_model_dir: str | Path) -> str:
     """The fingerprint `load_bundle` gives this model folder, computed without loading the networks."""
-    from sovits_core.bundle import find_model_files, fingerprint_files
+    from sovits_core.bundle import model_fingerprint as fingerprint
 
-    files = find_model_files(local_model_dir)
-    return fingerprint_files([files["gpt"], files["sovits"], files["hubert"], files["roberta"]])
+    return fingerprint(local_model_dir)
 
 
 def local_model_dir(model_dir: str, cache_dir: str) -> Path:

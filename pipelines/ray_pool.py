@@ -14,8 +14,8 @@ Fault handling is Ray's own:
 * a task that kills its actor more than ``max_task_retries`` times is reported as failed (kind ``"worker_lost"``),
   the pool carries on with the other tasks.
 
-The driver side is a plain ``ray.wait`` loop that keeps ``max_in_flight_per_actor`` calls queued on every actor
-(so an actor never idles while the driver handles a result) and hands each result to ``on_result`` in the driver.
+The driver side is a plain ``ray.wait`` loop that keeps ``max_in_flight_per_actor`` calls on every actor and hands
+each result to ``on_result`` in the driver.
 """
 
 from __future__ import annotations
@@ -126,7 +126,9 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None, namespa
         ray.init(address=address, namespace=namespace, logging_level=logging.WARNING)
     else:
         logger.info("starting embedded local Ray (num_cpus=%s)", num_cpus)
-        ray.init(num_cpus=num_cpus, include_dashboard=False, namespace=namespace, logging_level=logging.WARNING)
+        # address="local": always a private cluster, never a stray `ray start` cluster found on this machine.
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, namespace=namespace,
+                 logging_level=logging.WARNING)
 
 
 def cluster_gpus() -> float:
@@ -284,7 +286,7 @@ def run_actor_pool(
     max_task_retries: int = 3,
     max_restarts: int = -1,
     num_cpus: float = 1.0,
-    max_in_flight_per_actor: int = 2,
+    max_in_flight_per_actor: int = 1,
 ) -> PoolReport:
     """Run ``tasks`` on ``n_workers`` Ray actors built from ``actor_factory``; call ``on_result`` in the driver.
 
@@ -300,7 +302,8 @@ def run_actor_pool(
         max_task_retries: re-runs of a call whose actor died while it ran or was queued.
         max_restarts: restarts per actor after process death (-1: unbounded; preemptions in long jobs).
         num_cpus: CPUs per actor.
-        max_in_flight_per_actor: calls kept queued on each actor so it never waits for the driver.
+        max_in_flight_per_actor: calls queued on each actor. 1 (default) suits coarse tasks (shards): a task that
+            kills its actor then cannot use up the retries of tasks queued behind it; raise it for tiny tasks.
 
     Returns:
         A :class:`PoolReport` with successes, failures (task index, kind, message) and timings.

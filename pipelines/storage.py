@@ -22,7 +22,9 @@ Atomic writes (`Storage.write_bytes`), so that a reader never sees half a file:
 Exclusive create (`Storage.put_if_absent`, for lock files): local disk writes a temporary file and hard-links it to
 the target (``link`` fails if the target exists, and the linked file is complete), falling back to ``O_EXCL``; S3 uses
 a conditional PUT with ``If-None-Match: *`` (supported by AWS S3 since 2024, MinIO and moto); other backends use
-fsspec's ``mode="create"``, which some implement as exists-then-write (best effort, racy).
+fsspec's ``mode="create"``, which some implement as exists-then-write (best effort, racy). Caveat: if a create
+succeeds on the server but its response is lost and the retry then finds the object, the call returns False; lock
+users should compare the object's content with what they wrote.
 
 Transient failures (connection resets, timeouts, HTTP 5xx, throttling) are retried with bounded exponential backoff
 (`RetryPolicy`); not-found and permission errors are raised at once as `StorageNotFound` / `StoragePermissionError`.

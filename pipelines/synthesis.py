@@ -61,6 +61,7 @@ class SynthesisConfig:
         device: torch device for the bundle (None: CUDA when visible, else CPU).
         dtype: bundle dtype (None: fp16 on CUDA, fp32 on CPU).
         model_cache: node-local folder for remote model copies.
+        max_new_tokens: cap on semantic tokens per text segment (50 per second of audio); None: the model's max_sec.
     """
 
     out: str
@@ -74,6 +75,7 @@ class SynthesisConfig:
     device: str | None = None
     dtype: str | None = None
     model_cache: str = field(default_factory=lambda: os.path.join(tempfile.gettempdir(), "sovits-batch-models"))
+    max_new_tokens: int | None = None
 
     def __post_init__(self) -> None:
         if self.audio_format not in ENCODE_FORMATS:
@@ -82,6 +84,8 @@ class SynthesisConfig:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.sample_rate is not None and not 8000 <= self.sample_rate <= 192000:
             raise ValueError(f"sample_rate {self.sample_rate} outside [8000, 192000]")
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
 
 
 @dataclass
@@ -110,12 +114,14 @@ class SynthesisStage:
 
     def __init__(self, config: SynthesisConfig) -> None:
         from sovits_core.bundle import load_bundle
+        from sovits_core.synthesize import SynthesisOptions
 
         self.config = config
         self.storage = get_storage(config.out)
         local_model = Storage(config.model_dir).local_copy("", config.model_cache)
         self.bundle = load_bundle(local_model, device=config.device, dtype=config.dtype)
         self.bank = VoiceBank(config.voices, model_fingerprint=self.bundle.fingerprint)
+        self.options = SynthesisOptions(batch_size=config.batch_size, max_new_tokens=config.max_new_tokens)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         logger.info(
             "synthesis worker %s ready (model %s on %s)", self.worker, self.bundle.fingerprint, self.bundle.device
@@ -178,12 +184,12 @@ class SynthesisStage:
 
     def _synthesize(self, requests: list[Any]) -> list[Any]:
         """``synthesize`` on a batch; a batch that raises is split until the failing request is isolated."""
-        from sovits_core.synthesize import SynthesisOptions, SynthesisResult, synthesize
+        from sovits_core.synthesize import SynthesisResult, synthesize
 
         if not requests:
             return []
         try:
-            return synthesize(self.bundle, requests, SynthesisOptions(batch_size=self.config.batch_size))
+            return synthesize(self.bundle, requests, self.options)
         except Exception as exc:  # model crash on some input: isolate it rather than fail the batch
             if len(requests) == 1:
                 logger.exception("synthesis raised for one request")

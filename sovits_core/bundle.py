@@ -124,6 +124,12 @@ def fingerprint_files(paths: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
+def model_fingerprint(model_dir: str | Path) -> str:
+    """The fingerprint ``load_bundle`` gives this folder, without loading any network."""
+    files = find_model_files(model_dir)
+    return fingerprint_files([files["gpt"], files["sovits"], files["hubert"], files["roberta"]])
+
+
 def load_bundle(model_dir: str | Path, device: str | None = None, dtype: str | torch.dtype | None = None) -> TTSBundle:
     """Load GPT, SoVITS, CNHuBERT and RoBERTa from ``model_dir`` (a local folder)."""
     from sovits_core.bert import BertModel
@@ -147,6 +153,6 @@ def load_bundle(model_dir: str | Path, device: str | None = None, dtype: str | t
         module.eval().to(device=dev, dtype=dt)
     for wrapper in (ssl, bert):
         wrapper.to(device=dev, dtype=dt)
-    fingerprint = fingerprint_files([files["gpt"], files["sovits"], files["hubert"], files["roberta"]])
+    fingerprint = model_fingerprint(model_dir)
     logger.info("loaded model %s from %s on %s (%s)", fingerprint, model_dir, dev, dt)
     return TTSBundle(t2s, sovits, ssl, bert, dev, dt, fingerprint, Path(model_dir), version)

@@ -22,12 +22,14 @@ import io
 import logging
 import os
 import pickle
-import tempfile
+import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from sovits_core.sovits.config import SoVITSConfig
 from sovits_core.sovits.hparams import OFFICIAL_PICKLE, HParams, allow_hparams_unpickling, to_plain
@@ -117,8 +119,8 @@ def _torch_load(path: Path, restore_zip_head: bool) -> Any:
     try:
         return torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        reason = str(exc).strip().splitlines()
-        detail = next((line for line in reason if "GLOBAL" in line or "Unsupported" in line), reason[0] if reason else "")
+        lines = [line for line in str(exc).splitlines() if "GLOBAL" in line or "Unsupported" in line]
+        detail = (lines[0] if lines else str(exc)).split(" Please use")[0].replace("WeightsUnpickler error: ", "")
         raise CheckpointError(
             f"{path}: refused to load: the pickle asks for something other than tensors and plain data "
             f"({detail.strip()}); it may be malicious or not a GPT-SoVITS checkpoint"
@@ -155,6 +157,24 @@ def check_state_dict(path: Path | str, expected: dict[str, torch.Size], got: dic
         raise CheckpointError(f"{path}: state dict does not match the model config; " + "; ".join(problems))
 
 
+class _SkipInit(TorchFunctionMode):
+    """Turn parameter initialisers into no-ops (random init on the meta device would import torch._dynamo)."""
+
+    _OPS = frozenset({"normal_", "uniform_", "zero_", "fill_", "trunc_normal_", "exponential_", "random_"})
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if getattr(func, "__module__", "") == "torch.nn.init" or getattr(func, "__name__", "") in self._OPS:
+            return args[0] if args else kwargs["tensor"]
+        return func(*args, **kwargs)
+
+
+def build_on_meta(factory: Callable[[], torch.nn.Module]) -> torch.nn.Module:
+    """Build a module on the meta device without initialising it: shapes only, no memory, no time."""
+    with torch.device("meta"), _SkipInit():
+        return factory()
+
+
 # ----------------------------------------------------------------------------------------------------------- SoVITS
 def detect_sovits_version(weight: dict[str, torch.Tensor], hparams: dict[str, Any]) -> str:
     """Upstream's shape rules: v1 has 322 text symbols; v3/v4 carry ``cfm.*`` and no text embedding; v2Pro(Plus)
@@ -176,9 +196,7 @@ def sovits_file_shapes(cfg: SoVITSConfig) -> dict[str, torch.Size]:
     from sovits_core.sovits.layers import upstream_shapes
     from sovits_core.sovits.model import SynthesizerTrnV2
 
-    with torch.device("meta"):
-        model = SynthesizerTrnV2(cfg)
-    return upstream_shapes(model)
+    return upstream_shapes(build_on_meta(lambda: SynthesizerTrnV2(cfg)))
 
 
 def load_sovits(
@@ -239,9 +257,7 @@ def save_sovits(
 def _t2s_expected_shapes(cfg: Any) -> dict[str, torch.Size]:
     from sovits_core.t2s.model import T2SModel
 
-    with torch.device("meta"):
-        model = T2SModel(cfg)
-    return {k: v.shape for k, v in model.state_dict().items()}
+    return {k: v.shape for k, v in build_on_meta(lambda: T2SModel(cfg)).state_dict().items()}
 
 
 def load_gpt(path: str | os.PathLike, sha256: str | None = None) -> tuple[Any, dict[str, torch.Tensor]]:
@@ -285,11 +301,11 @@ def _write(path: Path, ckpt: dict, marker: bytes | None) -> None:
     if marker is not None:
         data = marker + data[2:]
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "xb") as fh:
             fh.write(data)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise

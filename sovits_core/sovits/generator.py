@@ -3,6 +3,10 @@
 Batched rows of different lengths: with ``lengths`` given, activations are zeroed past each row's end before every
 convolution, which reproduces exactly the zero padding a row decoded alone sees at its edge. With ``lengths=None``
 (all rows full) no masking is done, as upstream.
+
+Speed: the parameters are ordinary ``Conv1d``/``ConvTranspose1d`` (upstream's shapes), but the forward pass runs
+them as 2-D convolutions over ``[B, C, 1, T]`` activations in channels-last layout, which oneDNN executes 2-3x faster
+on CPU than the 1-D path (no layout reorders around every call). The arithmetic is the same.
 """
 
 from __future__ import annotations
@@ -33,8 +37,20 @@ def _masked(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return x if mask is None else x * mask
 
 
+def conv_2d(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+    """Apply a ``Conv1d`` to ``[B, C, 1, T]`` activations as a 2-D convolution (keeps channels-last)."""
+    return F.conv2d(
+        x, conv.weight.unsqueeze(2), conv.bias, (1, conv.stride[0]), (0, conv.padding[0]), (1, conv.dilation[0])
+    )
+
+
+def conv_transpose_2d(up: nn.ConvTranspose1d, x: torch.Tensor) -> torch.Tensor:
+    """Apply a ``ConvTranspose1d`` to ``[B, C, 1, T]`` activations as a 2-D transposed convolution."""
+    return F.conv_transpose2d(x, up.weight.unsqueeze(2), up.bias, (1, up.stride[0]), (0, up.padding[0]))
+
+
 class ResBlock1(nn.Module):
-    """Three (dilated conv, conv) residual pairs."""
+    """Three (dilated conv, conv) residual pairs; works on ``[B, C, 1, T]`` activations."""
 
     def __init__(self, channels: int, kernel_size: int, dilations: tuple[int, ...]) -> None:
         super().__init__()
@@ -43,14 +59,14 @@ class ResBlock1(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         for c1, c2 in zip(self.convs1, self.convs2, strict=True):
-            xt = c1(_masked(F.leaky_relu(x, LRELU_SLOPE), mask))
-            xt = c2(_masked(F.leaky_relu(xt, LRELU_SLOPE), mask))
+            xt = conv_2d(c1, _masked(F.leaky_relu(x, LRELU_SLOPE), mask))
+            xt = conv_2d(c2, _masked(F.leaky_relu(xt, LRELU_SLOPE), mask))
             x = xt + x
         return _masked(x, mask)
 
 
 class ResBlock2(nn.Module):
-    """Dilated convs with residuals (single conv per step)."""
+    """Dilated convs with residuals (single conv per step); works on ``[B, C, 1, T]`` activations."""
 
     def __init__(self, channels: int, kernel_size: int, dilations: tuple[int, ...]) -> None:
         super().__init__()
@@ -58,7 +74,7 @@ class ResBlock2(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         for conv in self.convs:
-            x = conv(_masked(F.leaky_relu(x, LRELU_SLOPE), mask)) + x
+            x = conv_2d(conv, _masked(F.leaky_relu(x, LRELU_SLOPE), mask)) + x
         return _masked(x, mask)
 
 
@@ -90,21 +106,22 @@ class Generator(nn.Module):
     def forward(
         self, x: torch.Tensor, g: torch.Tensor | None = None, lengths: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """``lengths`` [B]: valid frames per row (None: every row is full)."""
+        """``x`` [B, inter, T] frames; ``lengths`` [B]: valid frames per row (None: every row is full)."""
         scale = 1
-        mask = None if lengths is None else frame_mask(lengths, x.shape[2], x.dtype)
-        x = self.conv_pre(x)
+        mask = None if lengths is None else frame_mask(lengths, x.shape[2], x.dtype).unsqueeze(2)
+        x = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        x = conv_2d(self.conv_pre, x)
         if g is not None and self.cond is not None:
-            x = x + self.cond(g)
+            x = x + self.cond(g).unsqueeze(2)
         x = _masked(x, mask)
         for i, (up, rate) in enumerate(zip(self.ups, self.upsample_rates, strict=True)):
-            x = up(F.leaky_relu(x, LRELU_SLOPE))
+            x = conv_transpose_2d(up, F.leaky_relu(x, LRELU_SLOPE))
             scale *= rate
-            mask = None if lengths is None else frame_mask(lengths * scale, x.shape[2], x.dtype)
+            mask = None if lengths is None else frame_mask(lengths * scale, x.shape[3], x.dtype).unsqueeze(2)
             blocks = self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels]
             xs = blocks[0](x, mask)
             for block in blocks[1:]:
                 xs = xs + block(x, mask)
             x = xs / self.num_kernels
-        x = torch.tanh(self.conv_post(F.leaky_relu(x)))
-        return _masked(x, mask)
+        x = torch.tanh(conv_2d(self.conv_post, F.leaky_relu(x)))
+        return _masked(x, mask).squeeze(2)

@@ -35,9 +35,9 @@ def seeded_state_dict(cfg: T2SConfig, seed: int = 0, eos_bias: float = 0.0) -> d
     Args:
         cfg: architecture.
         seed: generator seed.
-        eos_bias: makes EOS likelier: the last layer's output bias gets a unit direction ``u`` (scaled 0.5) and
-            the EOS row of ``ar_predict_layer`` gets ``eos_bias * u`` added, so the EOS logit gains about
-            ``eos_bias * (0.5 + N(0, 1))``.
+        eos_bias: shifts the EOS logit by about ``eos_bias * (1 + N(0, 1/16))`` (positive: EOS likelier,
+            strongly negative: EOS never wins): the last layer's output bias is set to ``4 u`` for a random unit
+            vector ``u`` and ``eos_bias * u / 4`` is added to the EOS row of ``ar_predict_layer``.
     """
     gen = torch.Generator().manual_seed(seed)
     weights: dict[str, torch.Tensor] = {}
@@ -46,8 +46,8 @@ def seeded_state_dict(cfg: T2SConfig, seed: int = 0, eos_bias: float = 0.0) -> d
     if eos_bias:
         direction = torch.randn(cfg.hidden_dim, generator=gen)
         direction /= direction.norm()
-        weights[f"h.layers.{cfg.n_layers - 1}.norm2.bias"] = 0.5 * direction
-        weights["ar_predict_layer.weight"][cfg.eos] += eos_bias * direction
+        weights[f"h.layers.{cfg.n_layers - 1}.norm2.bias"] = 4.0 * direction
+        weights["ar_predict_layer.weight"][cfg.eos] += 0.25 * eos_bias * direction
     return weights
 
 

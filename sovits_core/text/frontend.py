@@ -124,7 +124,9 @@ def clean_input(text: str | bytes) -> str:
             text = bytes(text).decode("utf-8")
         except UnicodeDecodeError as exc:
             bad = exc.object[exc.start]
-            raise TextError(f"text is not valid UTF-8: byte 0x{bad:02x} at offset {exc.start} ({exc.reason})") from None
+            raise TextError(
+                f"text is not valid UTF-8: byte 0x{bad:02x} at offset {exc.start} ({exc.reason})"
+            ) from None
     if not isinstance(text, str):
         raise TextError(f"text must be str or UTF-8 bytes, got {type(text).__name__}")
     if not text.isprintable():

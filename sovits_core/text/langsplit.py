@@ -106,7 +106,8 @@ def _build_splitter() -> Any:
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
     try:  # LangSplitter.__init__ calls logging.basicConfig(); keep the host's logging untouched
-        splitter = LangSplitter(lang_map=dict(_LANG_MAP), merge_across_digit=False)
+        # debug=False only skips split-lang's debug logging (upstream leaves it on); results are the same.
+        splitter = LangSplitter(lang_map=dict(_LANG_MAP), merge_across_digit=False, debug=False)
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])

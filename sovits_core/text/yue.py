@@ -75,7 +75,9 @@ def g2p(text: str) -> tuple[list[str], list[int], str]:
         phones += [_to_symbol(part) for part in parts]
         word2ph.append(len(parts))
     if len(word2ph) != len(norm_text):
-        raise TextError(f"Cantonese G2P gave {len(word2ph)} readings for the {len(norm_text)} characters of {norm_text!r}")
+        raise TextError(
+            f"Cantonese G2P gave {len(word2ph)} readings for the {len(norm_text)} characters of {norm_text!r}"
+        )
     return phones, word2ph, norm_text
 
 

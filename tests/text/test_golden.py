@@ -69,7 +69,10 @@ def test_golden_set_is_large_enough() -> None:
     records = _load("frontend.jsonl")
     langs = {rec["lang"] for rec in records}
     assert len(records) >= 60 and {"zh", "en", "all_zh", "auto"} <= langs
-    assert sum(any(p["lang"] == "en" for p in r["parts"]) and any(p["lang"] == "zh" for p in r["parts"]) for r in records) >= 15
+    assert (
+        sum(any(p["lang"] == "en" for p in r["parts"]) and any(p["lang"] == "zh" for p in r["parts"]) for r in records)
+        >= 15
+    )
 
 
 @pytest.mark.parametrize("rec", _frontend_params())
@@ -95,7 +98,9 @@ def _symbols(ids: list[int]) -> list[str]:
     return ids_to_symbols(ids)
 
 
-@pytest.mark.parametrize("rec", _load("langsplit.jsonl"), ids=lambda r: f"{r['default_lang'] or 'auto'}:{r['text'][:12]}")
+@pytest.mark.parametrize(
+    "rec", _load("langsplit.jsonl"), ids=lambda r: f"{r['default_lang'] or 'auto'}:{r['text'][:12]}"
+)
 def test_language_split_matches_upstream(rec: dict[str, Any]) -> None:
     spans = split_by_language(rec["text"], rec["default_lang"])
     assert [[s.lang, s.text] for s in spans] == rec["spans"]

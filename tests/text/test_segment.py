@@ -99,8 +99,9 @@ def test_short_pieces_merge_within_but_not_across_paragraphs() -> None:
 
 
 def test_lang_applies_upstream_preparation() -> None:
+    # lead-in before a short first sentence, closing stop
     segs = split_text("你好吗？我很好，谢谢", "cut0", lang="zh")
-    assert [s.text for s in segs] == ["。你好吗？我很好，谢谢。"]  # lead-in before a short first sentence, closing stop
+    assert [s.text for s in segs] == ["。你好吗？我很好，谢谢。"]
     segs = split_text("你好吗？我很好，谢谢。", "cut5", lang="zh")
     assert [s.text for s in segs] == ["你好吗？我很好，谢谢。"]  # cut5 drops the lead-in, short pieces merge
     assert [s.text for s in split_text("Hello there my friend, how are you", "cut5", lang="en")] == [
@@ -135,7 +136,12 @@ def test_bad_arguments_raise_text_error() -> None:
 def test_apply_cut_examples() -> None:
     text = "你好，我是小明。你好，我是小红。你好，我是小刚。你好，我是小张。"
     assert apply_cut(text, "cut5").split("\n")[:3] == ["你好，", "我是小明。", "你好，"]
-    assert apply_cut(text, "cut3").split("\n") == ["你好，我是小明", "你好，我是小红", "你好，我是小刚", "你好，我是小张"]
+    assert apply_cut(text, "cut3").split("\n") == [
+        "你好，我是小明",
+        "你好，我是小红",
+        "你好，我是小刚",
+        "你好，我是小张",
+    ]
     assert apply_cut("Pi is 3.14 now. Done.", "cut4").split("\n") == ["Pi is 3.14 now", " Done"]
     assert apply_cut("Pi is 3.14. Done.", "cut4") == "Pi is 3.14. Done"  # "." after a digit is kept (upstream)
     assert apply_cut(text, "cut0") == text

@@ -45,7 +45,9 @@ _settings: EnglishSettings | None = None
 _frontend: EnglishG2P | None = None
 
 
-def configure(upstream_text_dir: str | os.PathLike | None = None, nltk_data_dir: str | os.PathLike | None = None) -> None:
+def configure(
+    upstream_text_dir: str | os.PathLike | None = None, nltk_data_dir: str | os.PathLike | None = None
+) -> None:
     """Choose the data the English frontend uses; takes effect on the next call.
 
     Args:

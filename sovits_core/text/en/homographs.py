@@ -27,7 +27,9 @@ class Homograph:
 
 UPSTREAM_OVERRIDES: dict[str, Homograph] = {
     "read": Homograph(("R", "IY1", "D"), ("R", "EH1", "D"), "VBP"),
-    "complex": Homograph(("K", "AH0", "M", "P", "L", "EH1", "K", "S"), ("K", "AA1", "M", "P", "L", "EH0", "K", "S"), "JJ"),
+    "complex": Homograph(
+        ("K", "AH0", "M", "P", "L", "EH1", "K", "S"), ("K", "AA1", "M", "P", "L", "EH0", "K", "S"), "JJ"
+    ),
 }
 
 

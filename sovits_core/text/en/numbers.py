@@ -16,6 +16,7 @@ import inflect
 
 logger = logging.getLogger(__name__)
 
+MAX_NUMBER_DIGITS = 36  # inflect reads up to 10**36 - 1; longer numbers are read digit by digit
 _DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 # unit suffix -> (singular, plural); the regex below must list the same suffixes in the same order.
@@ -38,21 +39,29 @@ _LIST_ORDINAL_RE = re.compile(r"\b([0-9]+)\. ")
 _THOUSANDS_RE = re.compile(r"([0-9][0-9\,]+[0-9])")
 _TIME_RE = re.compile(r"\b([01]?[0-9]|2[0-3]):([0-5][0-9])\b")
 _MEASUREMENT_RE = re.compile(r"\b([0-9]+(\.[0-9]+)?(m|km|km/h|ft|L|tbsp|tsp|h|min|s|°C|°F))\b")
-_POUNDS_BEFORE_RE = re.compile(r"£([0-9\.\,]*[0-9]+)")
-_POUNDS_AFTER_RE = re.compile(r"([0-9\.\,]*[0-9]+)£")
-_DOLLARS_BEFORE_RE = re.compile(r"\$([0-9\.\,]*[0-9]+)")
-_DOLLARS_AFTER_RE = re.compile(r"([(0-9\.\,]*[0-9]+)\$")  # the "(" in the class is upstream's; kept for parity
-_DECIMAL_RE = re.compile(r"([0-9]+\.\s*[0-9]+)")
-_FRACTION_RE = re.compile(r"([0-9]+/[0-9]+)")
-_ORDINAL_RE = re.compile(r"[0-9]+(st|nd|rd|th)")
+# Upstream's patterns, rewritten to match the same spans in linear time (its nested quantifiers such as
+# ``[0-9.,]*[0-9]+`` and unanchored digit runs take minutes on a few thousand digits): ``X*[0-9]+`` before a
+# literal or at the end of a greedy run selects the same span as ``X*[0-9]``, and a leftmost match never starts
+# inside a run of its own leading class, so a negative look-behind on that class changes no match.
+_POUNDS_BEFORE_RE = re.compile(r"£([0-9\.\,]*[0-9])")
+_POUNDS_AFTER_RE = re.compile(r"(?<![0-9\.\,])([0-9\.\,]*[0-9])£")
+_DOLLARS_BEFORE_RE = re.compile(r"\$([0-9\.\,]*[0-9])")
+_DOLLARS_AFTER_RE = re.compile(r"(?<![(0-9\.\,])([(0-9\.\,]*[0-9])\$")  # "(" in the class is upstream's
+_DECIMAL_RE = re.compile(r"(?<![0-9])([0-9]+\.\s*[0-9]+)")
+_FRACTION_RE = re.compile(r"(?<![0-9])([0-9]+/[0-9]+)")
+_ORDINAL_RE = re.compile(r"(?<![0-9])[0-9]+(st|nd|rd|th)")
 _INTEGER_RE = re.compile(r"[0-9]+")
 
 _SUPERSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹ˣʸⁿ"
-_OPERAND = rf"((-?)((\d+)(\.\d+)?[{_SUPERSCRIPTS}]*)|(\.\d+[{_SUPERSCRIPTS}]*)|([A-Za-z][{_SUPERSCRIPTS}]*))"
-_ARITHMETIC_RE = re.compile(rf"{_OPERAND}\s+([\+\-\×÷=])\s+{_OPERAND}")
+_NUMBER_OPERAND = rf"(-?)((\d+)(\.\d+)?[{_SUPERSCRIPTS}]*)"
+_OTHER_OPERANDS = rf"(\.\d+[{_SUPERSCRIPTS}]*)|([A-Za-z][{_SUPERSCRIPTS}]*)"
+# The look-behind (ours) keeps a numeric first operand from starting inside a digit run; same text produced.
+_ARITHMETIC_RE = re.compile(
+    rf"((?<!\d){_NUMBER_OPERAND}|{_OTHER_OPERANDS})\s+([\+\-\×÷=])\s+({_NUMBER_OPERAND}|{_OTHER_OPERANDS})"
+)
 _OPERATOR_WORDS = {"+": " plus ", "-": " minus ", "×": " times ", "÷": " divided by ", "=": " Equals "}
 # Upstream consumes the whitespace before a negative number ("a -5" -> "anegative 5"); kept for parity.
-_NEGATIVE_RE = re.compile(r"(?:^|\s+)(-)(\d+)")
+_NEGATIVE_RE = re.compile(r"(?:^|(?<!\s)\s+)(-)(\d+)")
 
 
 @functools.cache
@@ -74,9 +83,20 @@ def number_words(number: int | str, **options: str | int) -> str:
         return spell_digits(str(number))
 
 
+def parse_int(digits: str) -> int | None:
+    """``int(digits)``, or ``None`` when it has more significant digits than inflect can read (upstream raises)."""
+    significant = digits.lstrip("0")
+    if len(significant) > MAX_NUMBER_DIGITS:
+        return None
+    return int(significant or "0")
+
+
 def _ordinal_suffix(m: re.Match[str]) -> str:
     """'3. ' (a list item) -> '3rd, '."""
-    return _engine().ordinal(m.group(1)) + ", "
+    digits = m.group(1)
+    if parse_int(digits) is None:  # the suffix depends on the last two digits only
+        return digits + _engine().ordinal(digits[-2:])[-2:] + ", "
+    return _engine().ordinal(digits) + ", "
 
 
 def _drop_commas(m: re.Match[str]) -> str:
@@ -98,9 +118,9 @@ def _time(m: re.Match[str]) -> str:
 def _measurement(m: re.Match[str]) -> str:
     """'5km' -> '5 kilometers'; singular only for an integer 1 (upstream ignores the decimal point)."""
     whole, fraction, unit = m.group(1), m.group(2), m.group(3)
-    amount = int(whole.replace(unit, "").replace(".", ""))
+    is_one = whole.replace(unit, "").replace(".", "").lstrip("0") == "1"
     singular, plural = MEASUREMENT_UNITS[unit]
-    name = singular if fraction is None and amount == 1 else plural
+    name = singular if fraction is None and is_one else plural
     return whole.replace(unit, " " + name)
 
 
@@ -142,7 +162,9 @@ def _decimal(m: re.Match[str]) -> str:
 
 def _fraction(m: re.Match[str]) -> str:
     """'1/3' -> 'one third', '3/4' -> 'three fourths', '1/2' -> 'one half', '3/2' -> 'three halves'."""
-    numerator, denominator = (int(x) for x in m.group(0).split("/"))
+    numerator, denominator = (parse_int(x) for x in m.group(0).split("/"))
+    if numerator is None or denominator is None:
+        return m.group(0).replace("/", " over ")
     head = number_words(numerator)
     if denominator == 1:
         return head
@@ -159,7 +181,9 @@ def _ordinal(m: re.Match[str]) -> str:
 
 def _integer(m: re.Match[str]) -> str:
     """Integers; 1001-2999 are read like years ('1984' -> 'nineteen eighty-four')."""
-    num = int(m.group(0))
+    num = parse_int(m.group(0))
+    if num is None:
+        return spell_digits(m.group(0))
     if not 1000 < num < 3000:
         return number_words(num, andword="")
     if num == 2000:

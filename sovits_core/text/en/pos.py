@@ -7,7 +7,7 @@ starts with the table's POS. Two taggers implement the :class:`Tagger` protocol 
   order, tie-break by label), read from NLTK's ``averaged_perceptron_tagger_eng`` JSON files; used when an NLTK data
   folder is configured. Upstream parity.
 * :class:`RuleTagger` - the offline fallback (no data): a verb tag after "to", modals, subject pronouns and the like;
-  a past participle after have/be forms; a noun tag after determiners, possessives and prepositions, and by default.
+  a past participle after have/be forms; a noun or adjective tag after determiners and prepositions, and by default.
   It only guesses for the homograph positions it is asked about.
 """
 
@@ -122,31 +122,51 @@ class PerceptronTagger:
         return {i: tags[i] for i in positions}
 
 
-_VERB_CUES = frozenset(
+_SUBJECTS = frozenset("i we you they he she".split())
+_VERB_CUES = _SUBJECTS | frozenset(
     "to will would shall should can could may might must do does did don't doesn't didn't won't wouldn't can't "
-    "cannot couldn't shouldn't please let's i we you they not never 'll".split()
+    "cannot couldn't shouldn't please let's not never also often always just 'll".split()
 )
-_PARTICIPLE_CUES = frozenset("have has had having 've 'd be been being is are was were am 's 're 'm".split())
-_NOUN_CUES = frozenset(
-    "the a an this that these those my your his her its our their some any no every each another "
-    "of in on at for with by from into about".split()
+_HAVE_FORMS = frozenset("have has had having 've 'd".split())
+_BE_FORMS = frozenset("be been being is are was were am 's 're 'm".split())
+_DETERMINERS = frozenset(
+    "the a an this these those my your his her its our their some any no every each another".split()
 )
+_PREPOSITIONS = frozenset("of in on at for with by from into about".split())
+_OBJECT_STARTERS = frozenset("the a an this that these those it them me him her us you my your his our their".split())
 
 
 class RuleTagger:
-    """Offline fallback: a coarse Penn tag for each homograph from the previous word."""
+    """Offline fallback: a coarse Penn tag for each homograph from its neighbouring words.
+
+    Rules, first match wins: after have-forms -> VBN; after be-forms -> VBN for "-ed" words else JJ ("is close");
+    after "he"/"she" -> VBD; after other subjects, modals, "to", "please" and some adverbs -> VB/VBP; after
+    determiners -> JJ when another word follows ("a complex problem") else NN; after prepositions -> NN; at the
+    start of a sentence before an object ("Use it", "Record the show") -> VB; otherwise VBD for "-ed" words, else NN.
+    """
 
     def tags_at(self, tokens: Sequence[str], positions: Sequence[int]) -> dict[int, str]:
-        return {i: self._guess(tokens, i) for i in positions}
+        lowered = [t.lower() for t in tokens]
+        return {i: self._guess(lowered, i) for i in positions}
 
     @staticmethod
-    def _guess(tokens: Sequence[str], i: int) -> str:
-        word = tokens[i].lower()
-        prev = tokens[i - 1].lower() if i > 0 else ""
-        if prev in _PARTICIPLE_CUES:
+    def _guess(words: Sequence[str], i: int) -> str:
+        word = words[i]
+        prev = words[i - 1] if i > 0 else "."
+        after = words[i + 1] if i + 1 < len(words) else "."
+        past = word.endswith("ed")
+        if prev in _HAVE_FORMS:
             return "VBN"
+        if prev in _BE_FORMS:
+            return "VBN" if past else "JJ"
+        if prev in ("he", "she"):  # third person: "she read" is past tense ("she reads" otherwise)
+            return "VBD"
         if prev in _VERB_CUES:
-            return "VBP" if prev in ("i", "we", "you", "they") else "VB"
-        if prev in _NOUN_CUES:
-            return "JJ" if word.endswith("ed") else "NN"
-        return "VBD" if word.endswith("ed") else "NN"
+            return "VBP" if prev in _SUBJECTS else "VB"
+        if prev in _DETERMINERS:
+            return "JJ" if after[:1].isalpha() else "NN"
+        if prev in _PREPOSITIONS:
+            return "NN"
+        if not prev[:1].isalpha() and after in _OBJECT_STARTERS:
+            return "VB"
+        return "VBD" if past else "NN"

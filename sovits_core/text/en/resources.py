@@ -74,7 +74,9 @@ def _split_env_paths(value: str | None) -> list[Path]:
     return [Path(p) for p in (value or "").split(os.pathsep) if p.strip()]
 
 
-def resolve_settings(upstream_text_dir: str | os.PathLike | None, nltk_data_dir: str | os.PathLike | None) -> EnglishSettings:
+def resolve_settings(
+    upstream_text_dir: str | os.PathLike | None, nltk_data_dir: str | os.PathLike | None
+) -> EnglishSettings:
     """Combine explicit arguments with the environment.
 
     Args:

@@ -19,6 +19,7 @@ import threading
 import jieba
 import jieba.posseg
 from pypinyin import Style, lazy_pinyin
+from pypinyin.constants import RE_HANS
 from pypinyin.style import convert as convert_style
 
 
@@ -51,11 +52,9 @@ def cut_for_search(word: str) -> tuple[str, ...]:
     return tuple(jieba.cut_for_search(word))
 
 
-def _is_reading(item: str) -> bool:
-    """A pypinyin item is a reading (Latin letters, maybe tone-marked), not a passed-through non-Chinese run."""
-    return bool(item) and item[0] < "\u2000" and item[0].isalpha()
 
 
+@functools.lru_cache(maxsize=4096)
 def _split_reading(reading: str) -> tuple[str, str]:
     initial = convert_style(reading, Style.INITIALS, True, default=reading)
     final = convert_style(reading, Style.FINALS_TONE3, True, default=reading)
@@ -73,8 +72,11 @@ def word_readings(word: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """
     initials: list[str] = []
     finals: list[str] = []
+    position = 0  # pypinyin gives one item per ideograph and one pass-through item per run of other characters
     for item in lazy_pinyin(word, style=Style.TONE):
-        initial, final = _split_reading(item) if _is_reading(item) else (item, item)
+        is_ideograph = RE_HANS.match(word[position : position + 1]) is not None
+        initial, final = _split_reading(item) if is_ideograph else (item, item)
+        position += 1 if is_ideograph else len(item)
         initials.append(initial)
         finals.append(final)
     return tuple(initials), tuple(finals)

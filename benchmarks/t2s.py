@@ -1,0 +1,97 @@
+"""Tokens per second of T2S generation with random full-size (v2) weights.
+
+    .venv/bin/python benchmarks/t2s.py                      # batch 1 and 8, 2 CPU threads
+    .venv/bin/python benchmarks/t2s.py --batch-sizes 1 4 8 16 --new-tokens 300 --threads 4
+
+Rows get mixed text lengths (40-80 phones) and prompt lengths (100-200 codes, one row reference-free), like a
+real batch of different voices. EOS is made impossible (its output row is set very negative) so every row decodes
+exactly ``--new-tokens`` tokens. Tokens/s counts generated tokens over the whole ``generate`` call (prefill
+included); the best of ``--repeats`` runs is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+import torch
+
+from sovits_core.t2s import GenerateOptions, T2SConfig, T2SModel, T2SRequest, generate
+from sovits_core.t2s.ops import onednn_linear_enabled, set_onednn_linear
+from sovits_core.t2s.testing import seeded_request
+
+
+logger = logging.getLogger("benchmarks.t2s")
+
+
+def build_model(cfg: T2SConfig, device: str, dtype: torch.dtype) -> T2SModel:
+    torch.manual_seed(0)
+    model = T2SModel(cfg).eval()
+    with torch.no_grad():
+        # The last LayerNorm has unit gain, so its output sums to zero over channels; with a constant bias
+        # b/sqrt(D) and an EOS row of -c/sqrt(D), the EOS logit is exactly -c*b: EOS never wins.
+        ones = torch.ones(cfg.hidden_dim) / cfg.hidden_dim**0.5
+        model.h.layers[-1].norm2.bias.copy_(ones)
+        model.ar_predict_layer.weight[cfg.eos] = -100.0 * ones
+    return model.to(device=device, dtype=dtype)
+
+
+def build_requests(cfg: T2SConfig, batch: int) -> list[T2SRequest]:
+    requests = []
+    for row in range(batch):
+        n_phones = 40 + (row * 13) % 41
+        n_prompt = 0 if row == batch - 1 and batch > 1 else 100 + (row * 37) % 101
+        requests.append(seeded_request(n_phones, n_prompt, row, cfg, seed=row, top_k=15))
+    return requests
+
+
+def measure(model: T2SModel, requests: list[T2SRequest], options: GenerateOptions, repeats: int) -> tuple[float, int]:
+    best = float("inf")
+    n_tokens = 0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        outputs = generate(model, requests, options)
+        if model.ar_predict_layer.weight.device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+        n_tokens = sum(int(out.tokens.numel()) for out in outputs)
+    return best, n_tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8], help="batch sizes to time")
+    parser.add_argument("--new-tokens", type=int, default=200, help="tokens generated per row")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per batch size (best is reported)")
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"], help="weights")
+    parser.add_argument("--no-onednn", action="store_true", help="use F.linear (MKL) instead of oneDNN on CPU")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    torch.set_num_threads(args.threads)
+    if args.no_onednn:
+        set_onednn_linear(False)
+    cfg = T2SConfig()
+    model = build_model(cfg, args.device, getattr(torch, args.dtype))
+    options = GenerateOptions(max_new_tokens=args.new_tokens)
+    logger.info(
+        "T2S v2 full size (%d layers, dim %d, %d heads), %s %s, %d threads, oneDNN linear %s",
+        cfg.n_layers, cfg.hidden_dim, cfg.n_heads, args.device, args.dtype, args.threads,
+        onednn_linear_enabled() and args.device == "cpu",
+    )
+    generate(model, build_requests(cfg, 1), GenerateOptions(max_new_tokens=16))  # warm-up
+    base = None
+    for batch in args.batch_sizes:
+        seconds, n_tokens = measure(model, build_requests(cfg, batch), options, args.repeats)
+        rate = n_tokens / seconds
+        base = base or rate
+        logger.info(
+            "batch %2d: %5d tokens in %6.2f s = %7.1f tokens/s total, %6.1f per row (x%.1f batch 1)",
+            batch, n_tokens, seconds, rate, rate / batch, rate / base,
+        )
+
+
+if __name__ == "__main__":
+    main()

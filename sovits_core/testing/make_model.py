@@ -1,0 +1,204 @@
+"""Write a complete GPT-SoVITS v2 model folder with deterministic random weights, in the official layouts.
+
+    python -m sovits_core.testing.make_model OUT_DIR [--size tiny|full] [--seed N]
+
+gives ``OUT_DIR/gpt.ckpt``, ``OUT_DIR/sovits.pth`` (written by :mod:`sovits_core.checkpoint` exactly as upstream
+writes them), ``OUT_DIR/chinese-hubert-base/`` (HubertConfig, random weights, ``preprocessor_config.json``) and
+``OUT_DIR/chinese-roberta-wwm-ext-large/`` (BertConfig, random weights, a generated ``vocab.txt`` + tokenizer files).
+``tiny`` is for tests (small, loads fast); ``full`` has upstream v2's dimensions (for benchmarks; large). The same
+seed gives the same weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from collections import Counter
+from pathlib import Path
+
+import torch
+
+from sovits_core.checkpoint import build_on_meta, save_gpt, save_sovits
+from sovits_core.sovits.config import SoVITSConfig
+from sovits_core.sovits.model import SynthesizerTrnV2
+
+
+logger = logging.getLogger(__name__)
+
+HUBERT_DIR = "chinese-hubert-base"
+ROBERTA_DIR = "chinese-roberta-wwm-ext-large"
+SIZES = ("tiny", "full")
+
+TINY_SOVITS = SoVITSConfig(
+    inter_channels=8, hidden_channels=16, filter_channels=32, n_heads=2, n_layers=2,
+    resblock_kernel_sizes=(3, 5), resblock_dilation_sizes=((1, 3, 5), (1, 3, 5)),
+    upsample_rates=(10, 8, 8), upsample_initial_channel=32, upsample_kernel_sizes=(20, 16, 16),
+    gin_channels=16, ssl_dim=32, mrte_channels=16, mrte_heads=2, style_hidden=16, style_heads=2,
+    flow_layers=2, n_flows=2,
+)
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+PUNCTUATION = "，。！？、；：“”‘’（）《》【】—…·,.!?;:'\"()-"
+TINY_CJK_CHARS = 600
+PREPROCESSOR = {
+    "do_normalize": True, "feature_extractor_type": "Wav2Vec2FeatureExtractor", "feature_size": 1,
+    "padding_side": "right", "padding_value": 0, "return_attention_mask": False, "sampling_rate": 16000,
+}
+
+
+# ----------------------------------------------------------------------------------------------------------- SoVITS
+def seeded_sovits_weights(cfg: SoVITSConfig, seed: int) -> dict[str, torch.Tensor]:
+    """Random float32 weights for every tensor of :class:`SynthesizerTrnV2` (model layout), key by key.
+
+    Matrices ``N(0, 1/fan_in)``, biases ``N(0, 0.02^2)``, norm gains ``1 + N(0, 0.1^2)``, codebook ``N(0, 1)``,
+    codebook flag ``inited = 1``.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    shapes = {k: v.shape for k, v in build_on_meta(lambda: SynthesizerTrnV2(cfg)).state_dict().items()}
+    out: dict[str, torch.Tensor] = {}
+    for key, shape in shapes.items():
+        if key.endswith("._codebook.inited") or key.endswith("._codebook.cluster_size"):
+            out[key] = torch.ones(shape)
+        elif key.endswith("._codebook.embed") or key.endswith("._codebook.embed_avg"):
+            stem = key.rsplit(".", 1)[0]
+            out[key] = out.setdefault(stem + ".embed", torch.randn(shape, generator=gen)).clone()
+        elif key.endswith(".gamma"):
+            out[key] = 1.0 + 0.1 * torch.randn(shape, generator=gen)
+        elif key.endswith(".beta") or key.endswith("bias") or len(shape) == 1:
+            out[key] = 0.02 * torch.randn(shape, generator=gen)
+        else:
+            fan_in = math.prod(shape[1:]) if len(shape) > 1 else shape[0]
+            out[key] = torch.randn(shape, generator=gen) / math.sqrt(fan_in)
+    return out
+
+
+def write_sovits(path: Path, cfg: SoVITSConfig, seed: int) -> None:
+    model = SynthesizerTrnV2(cfg)
+    model.load_state_dict(seeded_sovits_weights(cfg, seed), strict=True)
+    save_sovits(path, cfg, model.upstream_state_dict(), info=f"random_seed{seed}")
+
+
+# ----------------------------------------------------------------------------------------------------------- GPT
+def write_gpt(path: Path, size: str, seed: int) -> None:
+    from sovits_core.t2s.testing import seeded_state_dict
+
+    cfg = gpt_config(size)
+    save_gpt(path, cfg, seeded_state_dict(cfg, seed), info=f"GPT-random-seed{seed}")
+
+
+def gpt_config(size: str):
+    from sovits_core.t2s.config import T2SConfig
+    from sovits_core.t2s.testing import TINY_CONFIG
+
+    return TINY_CONFIG if size == "tiny" else T2SConfig()
+
+
+def bert_width(size: str) -> int:
+    """Width of the BERT features the GPT expects (its ``bert_proj`` input; upstream fixes it at 1024)."""
+    from sovits_core.t2s.config import BERT_DIM
+
+    return int(getattr(gpt_config(size), "bert_dim", BERT_DIM))
+
+
+# ----------------------------------------------------------------------------------------------------------- HF folders
+def write_hubert(folder: Path, size: str, seed: int) -> int:
+    """CNHuBERT folder; returns its hidden size (the SoVITS ``ssl_dim``)."""
+    from transformers import HubertConfig, HubertModel
+
+    if size == "tiny":
+        config = HubertConfig(
+            hidden_size=TINY_SOVITS.ssl_dim, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+            conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+        )
+    else:
+        config = HubertConfig()  # hidden 768, 12 layers, 512-channel conv front end: chinese-hubert-base's shape
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = HubertModel(config).eval()
+    model.save_pretrained(folder)
+    (folder / "preprocessor_config.json").write_text(json.dumps(PREPROCESSOR, indent=2) + "\n")
+    return config.hidden_size
+
+
+def common_cjk_chars(limit: int | None) -> list[str]:
+    """CJK characters for the vocabulary: the ``limit`` most frequent in jieba's dictionary, or the whole
+    basic block U+4E00..U+9FA5 when ``limit`` is None."""
+    if limit is None:
+        return [chr(c) for c in range(0x4E00, 0x9FA6)]
+    import jieba
+
+    counts: Counter[str] = Counter()
+    dict_path = Path(jieba.__file__).parent / "dict.txt"
+    with open(dict_path, encoding="utf-8") as fh:
+        for line in fh:
+            word, freq, *_ = line.split(" ")
+            for ch in word:
+                if "\u4e00" <= ch <= "\u9fa5":
+                    counts[ch] += int(freq)
+    return [ch for ch, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
+
+
+def build_vocab(cjk: list[str]) -> list[str]:
+    """Special tokens, punctuation, digits, ASCII letters, then CJK characters (no duplicates, stable order)."""
+    ascii_chars = [chr(c) for c in range(ord("0"), ord("9") + 1)] + [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    seen: dict[str, None] = {}
+    for token in (*SPECIAL_TOKENS, *PUNCTUATION, *ascii_chars, *cjk):
+        seen.setdefault(token, None)
+    return list(seen)
+
+
+def write_roberta(folder: Path, size: str, seed: int) -> None:
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizer
+
+    vocab = build_vocab(common_cjk_chars(TINY_CJK_CHARS if size == "tiny" else None))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    hidden = bert_width(size)
+    if size == "tiny":
+        config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=2,
+                            num_attention_heads=max(1, hidden // 64), intermediate_size=16,
+                            max_position_embeddings=128)
+    else:  # chinese-roberta-wwm-ext-large's shape
+        config = BertConfig(vocab_size=len(vocab), hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
+                            intermediate_size=4096, max_position_embeddings=512)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = BertForMaskedLM(config).eval()
+    if size == "tiny":
+        model = model.half()  # halves the folder; the loader converts to the requested dtype
+    model.save_pretrained(folder)
+    BertTokenizer.from_pretrained(folder, local_files_only=True).save_pretrained(folder)
+
+
+# ----------------------------------------------------------------------------------------------------------- entry
+def make_model(out_dir: str | Path, size: str = "tiny", seed: int = 0) -> Path:
+    """Write the four model parts to ``out_dir`` (created if needed); returns the folder."""
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ssl_dim = write_hubert(out / HUBERT_DIR, size, seed + 2)
+    write_roberta(out / ROBERTA_DIR, size, seed + 3)
+    sovits_cfg = TINY_SOVITS if size == "tiny" else SoVITSConfig()
+    if sovits_cfg.ssl_dim != ssl_dim:
+        raise AssertionError(f"SoVITS ssl_dim {sovits_cfg.ssl_dim} != HuBERT hidden {ssl_dim}")
+    write_sovits(out / "sovits.pth", sovits_cfg, seed)
+    write_gpt(out / "gpt.ckpt", size, seed + 1)
+    logger.info("wrote %s model (seed %d) to %s", size, seed, out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--size", choices=SIZES, default="tiny")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    make_model(args.out_dir, args.size, args.seed)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
