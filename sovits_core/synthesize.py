@@ -21,9 +21,6 @@ from sovits_core.voice import VoiceFeatures
 
 logger = logging.getLogger(__name__)
 
-SEGMENT_SPLITS = frozenset("，。？！,.?!~:：—…")
-
-
 @dataclass(frozen=True)
 class SynthesisOptions:
     """Options shared by a whole call (per-row sampling settings live on the request)."""
@@ -94,32 +91,14 @@ def segment_seed(seed: int, index: int) -> int:
 
 
 def split_request_text(text: str, lang: str, options: SynthesisOptions) -> list[str]:
-    """Segments of a request's text, upstream style: cut, merge very short pieces, end each with punctuation."""
+    """Segment texts exactly as upstream synthesises them (cut method, short-piece merging, closing punctuation)."""
     from sovits_core.text.segment import split_text
 
-    pieces = [s.text.strip() for s in split_text(text, method=options.split_method, max_chars=options.max_segment_chars)]
-    pieces = merge_short(list(filter(None, pieces)), options.merge_short_chars)
-    stop = "." if lang == "en" else "。"
-    return [p if p[-1] in SEGMENT_SPLITS else p + stop for p in pieces]
-
-
-def merge_short(texts: list[str], threshold: int) -> list[str]:
-    """Join consecutive pieces until each is at least ``threshold`` characters (the rest goes to the last one)."""
-    if len(texts) < 2:
-        return texts
-    merged: list[str] = []
-    buf = ""
-    for piece in texts:
-        buf += piece
-        if len(buf) >= threshold:
-            merged.append(buf)
-            buf = ""
-    if buf:
-        if merged:
-            merged[-1] += buf
-        else:
-            merged.append(buf)
-    return merged
+    segments = split_text(
+        text, method=options.split_method, max_chars=options.max_segment_chars, lang=lang,
+        min_chars=options.merge_short_chars,
+    )
+    return [s.text for s in segments if s.text.strip()]
 
 
 def _prepare(bundle, req: SynthesisRequest, index: int, options: SynthesisOptions) -> list[_Segment]:

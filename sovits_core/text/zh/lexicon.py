@@ -1,9 +1,9 @@
 """Cached access to jieba (word segmentation + part of speech) and pypinyin (readings of words).
 
 Upstream uses ``jieba_fast``; we use ``jieba``, which ships the same dictionary (``dict.txt``, identical md5) and the
-same HMM tables; ``posseg`` (the segmentation that matters here) runs the same Python code in both. One known
-difference is in ``jieba.cut_for_search``: jieba 0.42 also treats ``-`` as part of a word block, jieba_fast does not;
-the words we pass to it (single jieba words, possibly merged with 一/不/儿) split the same way either way.
+same HMM tables. ``jieba.posseg`` (the main segmentation) is the same Python code in both packages. jieba_fast's
+``cut_for_search`` (used by the tone sandhi to split words) differs in C-level details, so :mod:`.search_cut`
+re-implements it.
 
 Upstream calls pypinyin twice per word (``lazy_pinyin(word, neutral_tone_with_five=True, style=Style.INITIALS)`` and
 ``... style=Style.FINALS_TONE3``). We call it once for the tone-marked readings (``Style.TONE``) and apply pypinyin's
@@ -18,6 +18,8 @@ import threading
 
 import jieba
 import jieba.posseg
+
+from . import search_cut
 from pypinyin import Style, lazy_pinyin
 from pypinyin.constants import RE_HANS
 from pypinyin.style import convert as convert_style
@@ -47,9 +49,9 @@ def cut_with_pos(sentence: str) -> list[tuple[str, str]]:
 
 @functools.lru_cache(maxsize=_CACHE_WORDS)
 def cut_for_search(word: str) -> tuple[str, ...]:
-    """jieba search-engine segmentation of one word (all dictionary sub-words, then the word)."""
+    """jieba_fast-compatible search-engine segmentation of one word (dictionary sub-words, then the word)."""
     _ensure_jieba()
-    return tuple(jieba.cut_for_search(word))
+    return tuple(search_cut.cut_for_search(word))
 
 
 

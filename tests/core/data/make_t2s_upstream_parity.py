@@ -25,7 +25,7 @@ from sovits_core.t2s.testing import TINY_CONFIG, seeded_request, seeded_state_di
 
 
 WEIGHT_SEED = 1234
-EOS_BIAS = 2.0
+EOS_BIAS = 2.5
 N_LOGIT_CASES = 3  # first-step logits are stored for the first cases only (keeps the file small)
 CASES = [
     # name, n_phones, n_prompt, input seed, sampling, early_stop_num
