@@ -78,23 +78,35 @@ class StaleLock(LockHeld):
     """The job lock looks abandoned but cannot be proven dead; rerun with --break-stale-lock to take it over."""
 
 
-def _process_start(pid: int) -> float | None:
-    """Start time of ``pid`` in seconds since boot (Linux /proc), or None when unknown."""
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields of ``/proc/{pid}/stat`` after the command name (Linux), or None when unavailable."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rpartition(")")[2].split()
-        return int(fields[19]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
+            return fh.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+
+
+def _process_start(pid: int) -> float | None:
+    """Start time of ``pid`` in seconds since boot (Linux /proc), or None when unknown."""
+    fields = _proc_stat(pid)
+    try:
+        return int(fields[19]) / os.sysconf("SC_CLK_TCK") if fields else None
+    except (ValueError, IndexError):
         return None
 
 
 def _pid_alive(pid: int, started: float | None) -> bool:
+    """Whether ``pid`` on this host is still the process that took the lock (zombies and reused pids are dead)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    fields = _proc_stat(pid)
+    if fields and fields[0] in ("Z", "X"):  # exited, waiting to be reaped
+        return False
     now_started = _process_start(pid)
     return started is None or now_started is None or abs(now_started - started) < 1.0
 

@@ -14,15 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 from collections import Counter
 from pathlib import Path
 
 import torch
 
-from sovits_core.checkpoint import build_on_meta, save_gpt, save_sovits
+from sovits_core.checkpoint import save_gpt, save_sovits
 from sovits_core.sovits.config import SoVITSConfig
-from sovits_core.sovits.model import SynthesizerTrnV2
+from sovits_core.sovits.testing import TINY_CONFIG as TINY_SOVITS
+from sovits_core.sovits.testing import seeded_model
 
 
 logger = logging.getLogger(__name__)
@@ -31,13 +31,6 @@ HUBERT_DIR = "chinese-hubert-base"
 ROBERTA_DIR = "chinese-roberta-wwm-ext-large"
 SIZES = ("tiny", "full")
 
-TINY_SOVITS = SoVITSConfig(
-    inter_channels=8, hidden_channels=16, filter_channels=32, n_heads=2, n_layers=2,
-    resblock_kernel_sizes=(3, 5), resblock_dilation_sizes=((1, 3, 5), (1, 3, 5)),
-    upsample_rates=(10, 8, 8), upsample_initial_channel=32, upsample_kernel_sizes=(20, 16, 16),
-    gin_channels=16, ssl_dim=32, mrte_channels=16, mrte_heads=2, style_hidden=16, style_heads=2,
-    flow_layers=2, n_flows=2,
-)
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 PUNCTUATION = "，。！？、；：“”‘’（）《》【】—…·,.!?;:'\"()-"
 TINY_CJK_CHARS = 600
@@ -48,34 +41,8 @@ PREPROCESSOR = {
 
 
 # ----------------------------------------------------------------------------------------------------------- SoVITS
-def seeded_sovits_weights(cfg: SoVITSConfig, seed: int) -> dict[str, torch.Tensor]:
-    """Random float32 weights for every tensor of :class:`SynthesizerTrnV2` (model layout), key by key.
-
-    Matrices ``N(0, 1/fan_in)``, biases ``N(0, 0.02^2)``, norm gains ``1 + N(0, 0.1^2)``, codebook ``N(0, 1)``,
-    codebook flag ``inited = 1``.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    shapes = {k: v.shape for k, v in build_on_meta(lambda: SynthesizerTrnV2(cfg)).state_dict().items()}
-    out: dict[str, torch.Tensor] = {}
-    for key, shape in shapes.items():
-        if key.endswith("._codebook.inited") or key.endswith("._codebook.cluster_size"):
-            out[key] = torch.ones(shape)
-        elif key.endswith("._codebook.embed") or key.endswith("._codebook.embed_avg"):
-            stem = key.rsplit(".", 1)[0]
-            out[key] = out.setdefault(stem + ".embed", torch.randn(shape, generator=gen)).clone()
-        elif key.endswith(".gamma"):
-            out[key] = 1.0 + 0.1 * torch.randn(shape, generator=gen)
-        elif key.endswith(".beta") or key.endswith("bias") or len(shape) == 1:
-            out[key] = 0.02 * torch.randn(shape, generator=gen)
-        else:
-            fan_in = math.prod(shape[1:]) if len(shape) > 1 else shape[0]
-            out[key] = torch.randn(shape, generator=gen) / math.sqrt(fan_in)
-    return out
-
-
 def write_sovits(path: Path, cfg: SoVITSConfig, seed: int) -> None:
-    model = SynthesizerTrnV2(cfg)
-    model.load_state_dict(seeded_sovits_weights(cfg, seed), strict=True)
+    model = seeded_model(cfg, seed)
     save_sovits(path, cfg, model.upstream_state_dict(), info=f"random_seed{seed}")
 
 

@@ -22,8 +22,9 @@ from sovits_core.checkpoint import (
 from sovits_core.sovits.hparams import OFFICIAL_PICKLE, HParams
 from sovits_core.sovits.layers import fuse_weight_norm
 from sovits_core.sovits.model import SynthesizerTrnV2
+from sovits_core.sovits.testing import TINY_CONFIG as TINY_SOVITS
+from sovits_core.sovits.testing import seeded_weights as seeded_sovits_weights
 from sovits_core.t2s.testing import TINY_CONFIG, seeded_state_dict
-from sovits_core.testing.make_model import TINY_SOVITS, seeded_sovits_weights
 
 
 @pytest.fixture(scope="module")

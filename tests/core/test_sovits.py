@@ -8,29 +8,20 @@ import torch
 from sovits_core.sovits.config import SoVITSConfig
 from sovits_core.sovits.flow import ResidualCouplingBlock
 from sovits_core.sovits.model import SynthesizerTrnV2, average_embeddings
-from sovits_core.testing.make_model import TINY_SOVITS, seeded_sovits_weights
+from sovits_core.sovits.testing import TINY_CONFIG, seeded_inputs, seeded_model
 
 
-CFG = TINY_SOVITS
+CFG = TINY_CONFIG
 TOL = {"rtol": 1e-4, "atol": 1e-5}
 
 
 @pytest.fixture(scope="module")
 def model() -> SynthesizerTrnV2:
-    m = SynthesizerTrnV2(CFG)
-    m.load_state_dict(seeded_sovits_weights(CFG, 0))
-    return m.eval()
+    return seeded_model(CFG, seed=0)
 
 
-def _inputs(lengths: list[int], phone_lengths: list[int], seed: int = 0):
-    gen = torch.Generator().manual_seed(seed)
-    codes = torch.zeros(len(lengths), max(lengths), dtype=torch.long)
-    phones = torch.zeros(len(lengths), max(phone_lengths), dtype=torch.long)
-    for i, (n, p) in enumerate(zip(lengths, phone_lengths, strict=True)):
-        codes[i, :n] = torch.randint(0, CFG.codebook_size, (n,), generator=gen)
-        phones[i, :p] = torch.randint(0, CFG.n_symbols, (p,), generator=gen)
-    ge = torch.randn(len(lengths), CFG.gin_channels, 1, generator=gen)
-    return codes, torch.tensor(lengths), phones, torch.tensor(phone_lengths), ge
+def _inputs(lengths: list[int], phone_lengths: list[int], seed: int = 0) -> tuple[torch.Tensor, ...]:
+    return seeded_inputs(CFG, lengths, phone_lengths, seed).as_args()
 
 
 # ----------------------------------------------------------------------------------------------------------- latents

@@ -26,9 +26,11 @@ from sovits_core.text.en.resources import EnglishResourceError, EnglishSettings,
 
 
 __all__ = [
+    "MIN_PHONES",
     "EnglishG2P",
     "EnglishResourceError",
     "EnglishSettings",
+    "build_frontend",
     "configure",
     "g2p",
     "get_frontend",
