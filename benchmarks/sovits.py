@@ -160,14 +160,29 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    logger.info("SoVITS v2 decode, %d thread(s), batch %d, %.1f s of audio per row%s",
-                args.threads, args.batch, args.seconds, ", bf16 vocoder" if args.vocoder_bf16 else "")
-    logger.info("  wall: best %.3f s, median %.3f s over %d runs -> RTF best %.3f, median %.3f (target <= 0.2)",
-                result["best_wall_s"], result["median_wall_s"], args.repeats, result["rtf_best"], result["rtf_median"])
+    logger.info(
+        "SoVITS v2 decode, %d thread(s), batch %d, %.1f s of audio per row%s",
+        args.threads,
+        args.batch,
+        args.seconds,
+        ", bf16 vocoder" if args.vocoder_bf16 else "",
+    )
+    logger.info(
+        "  wall: best %.3f s, median %.3f s over %d runs -> RTF best %.3f, median %.3f (target <= 0.2)",
+        result["best_wall_s"],
+        result["median_wall_s"],
+        args.repeats,
+        result["rtf_best"],
+        result["rtf_median"],
+    )
     logger.info("  CPU time per run %.3f s; parts (one run): %s", result["cpu_s_per_run"], result["parts_s"])
-    logger.info("  peak RSS %.0f MB (model %.0f MB, growth during decode %.0f MB); load average %.2f",
-                result["peak_rss_mb"], result["model_rss_mb"], result["decode_rss_growth_mb"],
-                result["load_average_1m"])
+    logger.info(
+        "  peak RSS %.0f MB (model %.0f MB, growth during decode %.0f MB); load average %.2f",
+        result["peak_rss_mb"],
+        result["model_rss_mb"],
+        result["decode_rss_growth_mb"],
+        result["load_average_1m"],
+    )
     if result["load_average_1m"] > (os.cpu_count() or 1):
         logger.info("  note: the machine is busier than its %d cores; timings are inflated", os.cpu_count() or 1)
     return 0

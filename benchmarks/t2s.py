@@ -6,13 +6,15 @@
 Rows get mixed text lengths (40-80 phones) and prompt lengths (100-200 codes, one row reference-free), like a
 real batch of different voices. EOS is made impossible (its output row is set very negative) so every row decodes
 exactly ``--new-tokens`` tokens. Tokens/s counts generated tokens over the whole ``generate`` call (prefill
-included); the best of ``--repeats`` runs is reported.
+included); "decoding alone" subtracts the time of a 1-token call (the prefill). The best of ``--repeats`` runs is
+reported. The machine's load average is logged: on a shared CPU, other processes make these figures worse.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
 
 import torch
@@ -77,20 +79,40 @@ def main() -> None:
     model = build_model(cfg, args.device, getattr(torch, args.dtype))
     options = GenerateOptions(max_new_tokens=args.new_tokens)
     logger.info(
+        "load average before: %.1f %.1f %.1f (2-core machine: > 0.5 means others are using it)", *os.getloadavg()
+    )
+    logger.info(
         "T2S v2 full size (%d layers, dim %d, %d heads), %s %s, %d threads, oneDNN linear %s",
-        cfg.n_layers, cfg.hidden_dim, cfg.n_heads, args.device, args.dtype, args.threads,
+        cfg.n_layers,
+        cfg.hidden_dim,
+        cfg.n_heads,
+        args.device,
+        args.dtype,
+        args.threads,
         onednn_linear_enabled() and args.device == "cpu",
     )
     generate(model, build_requests(cfg, 1), GenerateOptions(max_new_tokens=16))  # warm-up
     base = None
     for batch in args.batch_sizes:
-        seconds, n_tokens = measure(model, build_requests(cfg, batch), options, args.repeats)
+        requests = build_requests(cfg, batch)
+        seconds, n_tokens = measure(model, requests, options, args.repeats)
+        prefill_seconds, _ = measure(model, requests, GenerateOptions(max_new_tokens=1), args.repeats)
         rate = n_tokens / seconds
+        decode_rate = (n_tokens - batch) / max(seconds - prefill_seconds, 1e-9)
         base = base or rate
         logger.info(
-            "batch %2d: %5d tokens in %6.2f s = %7.1f tokens/s total, %6.1f per row (x%.1f batch 1)",
-            batch, n_tokens, seconds, rate, rate / batch, rate / base,
+            "batch %2d: %5d tokens in %6.2f s = %7.1f tokens/s (%6.1f per row, x%.1f batch 1); "
+            "prefill %.2f s, decoding alone %7.1f tokens/s",
+            batch,
+            n_tokens,
+            seconds,
+            rate,
+            rate / batch,
+            rate / base,
+            prefill_seconds,
+            decode_rate,
         )
+    logger.info("load average after: %.1f %.1f %.1f", *os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -9,9 +9,10 @@ fallback; dead workers are restarted and their shard retried by Ray) -> compact 
 ``OUT/results.parquet`` and ``OUT/summary.json``.
 
 Exit codes: 0 every row done; 3 some rows failed (reasons in results.parquet); 2 invalid input (bad manifest rows
-without --skip-invalid, unreadable manifest or bank, OUT planned for another manifest); 1 fatal (lock held,
-workers cannot start, storage failure, ...). A rerun of the same command finishes what is missing and writes
-nothing when nothing is missing; ``--force`` redoes every row.
+without --skip-invalid, unreadable manifest or bank, incomplete model folder, OUT planned for another manifest);
+1 fatal (lock held, workers cannot start, storage failure, ...). A rerun of the same command finishes what is
+missing and writes nothing when nothing is missing. ``--force`` redoes every row; if a forced run is interrupted,
+rerun it with ``--force`` again (a plain rerun keeps the older results of shards the forced run had not reached).
 """
 
 from __future__ import annotations
@@ -101,9 +102,16 @@ class Progress:
         elif time.perf_counter() - self.last_log >= self.every_s or self.shards == self.n_shards:
             self.last_log = time.perf_counter()
             elapsed = self.last_log - self.started
-            logger.info("shards %d/%d, rows %d/%d (%.1f rows/s), audio %.3f h, failed %d", self.shards,
-                        self.n_shards, self.done, self.total, self.shards and self.done / max(elapsed, 1e-9),
-                        self.audio / 3600, self.failed)
+            logger.info(
+                "shards %d/%d, rows %d/%d (%.1f rows/s), audio %.3f h, failed %d",
+                self.shards,
+                self.n_shards,
+                self.done,
+                self.total,
+                self.shards and self.done / max(elapsed, 1e-9),
+                self.audio / 3600,
+                self.failed,
+            )
 
     def close(self) -> None:
         if self.bar is not None:
@@ -123,18 +131,49 @@ def _invalid_rows(issues: Sequence) -> list[dict]:
     import datetime as dt
 
     now = dt.datetime.now(dt.timezone.utc)
-    return [{"row": i.row, "id": i.id if isinstance(i.id, str) else None, "status": "failed",
-             "error_kind": "invalid_input", "error": f"{i.code}: {i.reason}", "finished_at": now} for i in issues]
+    return [
+        {
+            "row": i.row,
+            "id": i.id if isinstance(i.id, str) else None,
+            "status": "failed",
+            "error_kind": "invalid_input",
+            "error": f"{i.code}: {i.reason}",
+            "finished_at": now,
+        }
+        for i in issues
+    ]
+
+
+def _check_model_dir(url: str) -> None:
+    """Fail fast (exit 2) on a model folder that cannot work, before the lock is taken or Ray is started."""
+    from pipelines.storage import Storage
+    from sovits_core.bundle import find_model_files
+
+    storage = Storage(url)
+    if storage.is_local:
+        find_model_files(storage.root_path)  # ModelDirError names what is missing
+    elif not storage.exists(""):
+        raise ManifestError(f"model folder {url} does not exist")
 
 
 def _stage_config(config: SynthesizeJobConfig, attempt: str):  # -> SynthesisConfig
     from pipelines.synthesis import SynthesisConfig
 
     extra = {"model_cache": config.model_cache} if config.model_cache else {}
-    return SynthesisConfig(out=config.out, model_dir=config.model_dir, voices=config.voices, attempt=attempt,
-                           audio_format=config.audio_format, sample_rate=config.sample_rate,
-                           batch_size=config.batch_size, force=config.force, device=config.device,
-                           dtype=config.dtype, max_new_tokens=config.max_new_tokens, **extra)
+    return SynthesisConfig(
+        out=config.out,
+        model_dir=config.model_dir,
+        voices=config.voices,
+        attempt=attempt,
+        audio_format=config.audio_format,
+        sample_rate=config.sample_rate,
+        batch_size=config.batch_size,
+        force=config.force,
+        device=config.device,
+        dtype=config.dtype,
+        max_new_tokens=config.max_new_tokens,
+        **extra,
+    )
 
 
 def _run_pool(config: SynthesizeJobConfig, plan, pending: list[int], done_rows: int, lock) -> dict[int, str]:
@@ -161,15 +200,25 @@ def _run_pool(config: SynthesizeJobConfig, plan, pending: list[int], done_rows: 
             progress.update(outcome)
 
         try:
-            report = run_actor_pool(ActorSpec(SynthesisStage, (stage_config,)), pending, n_workers=n_workers,
-                                    num_gpus=num_gpus, on_result=on_result, max_task_retries=config.max_task_retries)
+            report = run_actor_pool(
+                ActorSpec(SynthesisStage, (stage_config,)),
+                pending,
+                n_workers=n_workers,
+                num_gpus=num_gpus,
+                on_result=on_result,
+                max_task_retries=config.max_task_retries,
+            )
         finally:
             progress.close()
     finally:
         if owns_ray:
             ray.shutdown()
-    logger.info("pool: %d shard(s) done, %d failed, driver overhead %.3f s", report.n_succeeded, report.n_failed,
-                report.driver_seconds)
+    logger.info(
+        "pool: %d shard(s) done, %d failed, driver overhead %.3f s",
+        report.n_succeeded,
+        report.n_failed,
+        report.driver_seconds,
+    )
     return {pending[f.index]: f"{f.kind}: {f.error}" for f in report.failures}
 
 
@@ -182,6 +231,7 @@ def _execute(config: SynthesizeJobConfig) -> int:
     from pipelines.voice_bank import VoiceBank
 
     started = time.perf_counter()
+    _check_model_dir(config.model_dir)
     bank = VoiceBank(config.voices)
     runnable, issues = validate_utterances(load_manifest(config.manifest), bank.has)
     if issues:
@@ -199,14 +249,19 @@ def _execute(config: SynthesizeJobConfig) -> int:
         pending = [s for s in range(plan.n_shards) if s not in done]
         failures: dict[int, str] = {}
         if pending:
-            done_rows = plan.n_rows - sum(min(plan.rows_per_shard, plan.n_rows - s * plan.rows_per_shard)
-                                          for s in pending)
+            done_rows = plan.n_rows - sum(
+                min(plan.rows_per_shard, plan.n_rows - s * plan.rows_per_shard) for s in pending
+            )
             failures = _run_pool(config, plan, pending, done_rows, lock)
         else:
             logger.info("all %d shard(s) already done", plan.n_shards)
         summary = compact(storage, plan, failures, time.perf_counter() - started if pending else 0.0)
-    logger.info("rows: %s; failures: %s; audio %.3f h", summary["rows_by_status"], summary["failures_by_reason"],
-                summary["audio_hours"])
+    logger.info(
+        "rows: %s; failures: %s; audio %.3f h",
+        summary["rows_by_status"],
+        summary["failures_by_reason"],
+        summary["audio_hours"],
+    )
     return EXIT_FAILED_ROWS if summary["rows_by_status"]["failed"] else EXIT_OK
 
 
@@ -215,10 +270,11 @@ def run(config: SynthesizeJobConfig) -> int:
     from pipelines.lock import LockHeld
     from pipelines.shards import PlanMismatch
     from pipelines.voice_bank import VoiceBankError
+    from sovits_core.bundle import ModelDirError
 
     try:
         return _execute(config)
-    except (ManifestError, PlanMismatch, VoiceBankError) as exc:
+    except (ManifestError, PlanMismatch, VoiceBankError, ModelDirError) as exc:
         logger.error("invalid input: %s", exc)
         return EXIT_INVALID
     except LockHeld as exc:
@@ -230,47 +286,82 @@ def run(config: SynthesizeJobConfig) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m jobs.synthesize", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--manifest", required=True, help="utterance manifest: Parquet file, folder or glob (any fsspec URL)")
+    p = argparse.ArgumentParser(
+        prog="python -m jobs.synthesize",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--manifest", required=True, help="utterance manifest: Parquet file, folder or glob (fsspec URL)")
     p.add_argument("--voices", required=True, help="voice bank URL (built by jobs.precompute_voices)")
     p.add_argument("--model-dir", required=True, help="model folder, local or remote (gpt.ckpt, sovits.pth, ...)")
     p.add_argument("--out", required=True, help="output folder URL (audio/, results.parquet, summary.json, _job/)")
     p.add_argument("--format", default="wav", choices=["wav", "flac", "ogg", "mp3"], help="audio file format")
     p.add_argument("--sample-rate", type=int, default=None, help="output sample rate (default: the model's 32000)")
     p.add_argument("--workers", type=int, default=None, help="Ray actors (default: one per cluster GPU, else 1)")
-    p.add_argument("--num-gpus", type=float, default=None,
-                   help="GPUs per worker (default: 1 when the cluster has GPUs, else 0 = CPU)")
+    p.add_argument(
+        "--num-gpus",
+        type=float,
+        default=None,
+        help="GPUs per worker (default: 1 when the cluster has GPUs, else 0 = CPU)",
+    )
     p.add_argument("--batch-size", type=int, default=8, help="rows per model call (voices mixed)")
     p.add_argument("--rows-per-shard", type=int, default=256, help="rows per shard (fixed by the first run)")
     p.add_argument("--force", action="store_true", help="redo every row, even those an earlier run finished")
-    p.add_argument("--skip-invalid", action="store_true",
-                   help="run the valid rows and record invalid ones as failed (else exit 2 on any invalid row)")
-    p.add_argument("--break-stale-lock", action="store_true",
-                   help="take over a lock whose heartbeat is stale (a dead holder on this host is always taken over)")
+    p.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="run the valid rows and record invalid ones as failed (else exit 2 on any invalid row)",
+    )
+    p.add_argument(
+        "--break-stale-lock",
+        action="store_true",
+        help="take over a lock whose heartbeat is stale (a dead holder on this host is always taken over)",
+    )
     p.add_argument("--stale-lock-minutes", type=float, default=10.0, help="heartbeat age after which a lock is stale")
     p.add_argument("--max-task-retries", type=int, default=3, help="retries of a shard whose worker died")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else local Ray)")
     p.add_argument("--device", default=None, help="torch device for the model (default: CUDA if visible, else CPU)")
     p.add_argument("--dtype", default=None, help="model dtype: float32, float16, bfloat16 (default: fp16 on CUDA)")
     p.add_argument("--model-cache", default=None, help="node-local folder for copies of a remote --model-dir")
-    p.add_argument("--max-new-tokens", type=int, default=None,
-                   help="cap on semantic tokens per text segment, 50 per second of audio (default: the model's max_sec)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="tqdm progress bar (default: only when stderr is a terminal)")
+    p.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=None,
+        help="cap on semantic tokens per text segment, 50 per second (default: the model's max_sec)",
+    )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="tqdm progress bar (default: only when stderr is a terminal)",
+    )
     p.add_argument("--log-level", default="INFO", help="logging level")
     return p
 
 
 def config_from_args(args: argparse.Namespace) -> SynthesizeJobConfig:
     return SynthesizeJobConfig(
-        manifest=args.manifest, voices=args.voices, model_dir=args.model_dir, out=args.out,
-        audio_format=args.format, sample_rate=args.sample_rate, workers=args.workers, num_gpus=args.num_gpus,
-        batch_size=args.batch_size, rows_per_shard=args.rows_per_shard, force=args.force,
-        skip_invalid=args.skip_invalid, break_stale_lock=args.break_stale_lock,
-        stale_lock_minutes=args.stale_lock_minutes, max_task_retries=args.max_task_retries,
-        ray_address=args.ray_address, device=args.device, dtype=args.dtype, model_cache=args.model_cache,
-        max_new_tokens=args.max_new_tokens, progress=args.progress,
+        manifest=args.manifest,
+        voices=args.voices,
+        model_dir=args.model_dir,
+        out=args.out,
+        audio_format=args.format,
+        sample_rate=args.sample_rate,
+        workers=args.workers,
+        num_gpus=args.num_gpus,
+        batch_size=args.batch_size,
+        rows_per_shard=args.rows_per_shard,
+        force=args.force,
+        skip_invalid=args.skip_invalid,
+        break_stale_lock=args.break_stale_lock,
+        stale_lock_minutes=args.stale_lock_minutes,
+        max_task_retries=args.max_task_retries,
+        ray_address=args.ray_address,
+        device=args.device,
+        dtype=args.dtype,
+        model_cache=args.model_cache,
+        max_new_tokens=args.max_new_tokens,
+        progress=args.progress,
     )
 
 

@@ -6,8 +6,11 @@ Workers write Parquet *parts* with :data:`RESULT_SCHEMA` as batches finish; the 
 
 * ``invalid_input``: rejected by manifest validation (``--skip-invalid``); ``error`` names the check;
 * ``synthesis_error``: the model could not speak the text (e.g. nothing left after normalisation);
-* ``write_error``: encoding or storing the audio failed;
-* ``worker_lost``: the worker running the row died more often than the retry budget; a rerun retries it.
+* ``environment_error``: the worker lacks something (an optional language package); a rerun retries the row;
+* ``voice_error``: the voice could not be loaded from the bank (missing, failed, other model); a rerun retries it;
+* ``write_error``: encoding or storing the audio failed; a rerun retries the row;
+* ``worker_lost``: the worker running the row died more often than the retry budget, or the run stopped before the
+  row's shard finished; a rerun retries it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import pyarrow as pa
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
 STATUSES = (STATUS_OK, STATUS_FAILED)
-ERROR_KINDS = ("invalid_input", "synthesis_error", "write_error", "worker_lost")
+ERROR_KINDS = ("invalid_input", "synthesis_error", "environment_error", "voice_error", "write_error", "worker_lost")
 
 TIMING_COLUMNS = ("time_text", "time_t2s", "time_sovits", "time_encode", "time_write")
 
@@ -56,8 +59,9 @@ class ResultsError(ValueError):
 
 def results_table(rows: list[dict]) -> pa.Table:
     """Build a results table from row dicts (missing columns become null)."""
-    return pa.Table.from_pylist([{name: row.get(name) for name in RESULT_SCHEMA.names} for row in rows],
-                                schema=RESULT_SCHEMA)
+    return pa.Table.from_pylist(
+        [{name: row.get(name) for name in RESULT_SCHEMA.names} for row in rows], schema=RESULT_SCHEMA
+    )
 
 
 def conform(table: pa.Table) -> pa.Table:
@@ -75,7 +79,7 @@ def validate_results(table: pa.Table) -> list[str]:
     """Problems with a compacted results table (empty list when it is fine).
 
     Checks: schema columns present, one row per manifest ``row``, one row per ``id`` among ``ok`` rows, known
-    ``status`` values, ``ok`` rows have an ``audio_uri`` and ``failed`` rows an ``error``.
+    ``status`` and ``error_kind`` values, ``ok`` rows have an ``audio_uri`` and ``failed`` rows an ``error``.
     """
     missing = [name for name in RESULT_SCHEMA.names if name not in table.column_names]
     if missing:
@@ -92,6 +96,9 @@ def validate_results(table: pa.Table) -> list[str]:
     unknown = sorted({s for s in status if s not in STATUSES}, key=str)
     if unknown:
         problems.append(f"unknown status values {unknown}")
+    kinds = sorted({k for k in table.column("error_kind").to_pylist() if k is not None and k not in ERROR_KINDS})
+    if kinds:
+        problems.append(f"unknown error_kind values {kinds}")
     uris, errors = table.column("audio_uri").to_pylist(), table.column("error").to_pylist()
     for s, uri, err, i in zip(status, uris, errors, ids, strict=True):
         if s == STATUS_OK and not uri:

@@ -8,7 +8,7 @@ column                        type      meaning
 ``id``                        string    unique, safe characters (it becomes the audio key ``audio/{id}.{ext}``)
 ``text``                      string    what to say (long texts are segmented by the synthesizer)
 ``voice_id``                  string    a voice in the voice bank
-``lang`` (optional)           string    ``auto`` (default), ``zh``, ``en``, ``ja``, ``ko``, ``yue`` or an upstream alias
+``lang`` (optional)           string    ``auto`` (default), ``zh``, ``en``, ``ja``, ``ko``, ``yue`` or upstream alias
 ``seed`` (optional)           int64     sampling seed; default: derived from ``id`` (stable across runs)
 ``speed`` (optional)          float64   speaking rate, default 1.0
 ``top_k`` (optional)          int64     default 15

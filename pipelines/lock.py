@@ -61,7 +61,8 @@ class LockInfo:
 
     def describe(self, now: float) -> str:
         return (
-            f"pid {self.pid} on {self.host}, started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(self.started_at))}, "
+            f"pid {self.pid} on {self.host}, started "
+            f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(self.started_at))}, "
             f"last heartbeat {now - self.heartbeat_at:.0f} s ago"
         )
 

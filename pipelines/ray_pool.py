@@ -127,8 +127,13 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None, namespa
     else:
         logger.info("starting embedded local Ray (num_cpus=%s)", num_cpus)
         # address="local": always a private cluster, never a stray `ray start` cluster found on this machine.
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, namespace=namespace,
-                 logging_level=logging.WARNING)
+        ray.init(
+            address="local",
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            namespace=namespace,
+            logging_level=logging.WARNING,
+        )
 
 
 def cluster_gpus() -> float:

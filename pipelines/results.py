@@ -56,11 +56,19 @@ def _read_parts(storage: Storage, parts: list[str]) -> pa.Table:
 def _missing_rows(shard_rows: pa.Table, have: set[int], shard: int, reason: str) -> pa.Table:
     now = dt.datetime.now(dt.timezone.utc)
     missing = [r for r in shard_rows.to_pylist() if r["row"] not in have]
-    return results_table([
-        {**{k: r[k] for k in ("row", "id", "voice_id", "text", "lang", "seed")}, "shard": shard,
-         "status": STATUS_FAILED, "error_kind": "worker_lost", "error": reason, "finished_at": now}
-        for r in missing
-    ])
+    return results_table(
+        [
+            {
+                **{k: r[k] for k in ("row", "id", "voice_id", "text", "lang", "seed")},
+                "shard": shard,
+                "status": STATUS_FAILED,
+                "error_kind": "worker_lost",
+                "error": reason,
+                "finished_at": now,
+            }
+            for r in missing
+        ]
+    )
 
 
 @dataclass
@@ -80,8 +88,9 @@ class Totals:
         self.by_status.update(table.column("status").to_pylist())
         self.by_kind.update(k for k in table.column("error_kind").to_pylist() if k)
         self.invalid_by_check.update(
-            e.partition(":")[0] for k, e in zip(*(table.column(c).to_pylist() for c in ("error_kind", "error")),
-                                                 strict=True) if k == "invalid_input" and e
+            e.partition(":")[0]
+            for k, e in zip(*(table.column(c).to_pylist() for c in ("error_kind", "error")), strict=True)
+            if k == "invalid_input" and e
         )
         self.audio_seconds += float(pc.sum(table.column("duration")).as_py() or 0.0)
         for name in ("time_text", "time_t2s", "time_sovits"):
@@ -91,8 +100,12 @@ class Totals:
 
 def _state_key(storage: Storage, parts: list[str], failures: dict[int, str]) -> str:
     digest = hashlib.sha256()
-    for item in (*parts, *(f"done:{s}" for s in sorted(done_shards(storage))), str(sorted(failures.items())),
-                 str(storage.exists(INVALID_PART))):
+    for item in (
+        *parts,
+        *(f"done:{s}" for s in sorted(done_shards(storage))),
+        str(sorted(failures.items())),
+        str(storage.exists(INVALID_PART)),
+    ):
         digest.update(item.encode() + b"\n")
     return digest.hexdigest()
 
@@ -127,8 +140,9 @@ def compact(storage: Storage, plan: ShardPlan, failures: dict[int, str], run_sec
     storage.write_bytes(RESULTS_FILE, buf.getvalue())
     if run_seconds > 0:
         record = {"wall_seconds": run_seconds, "at": dt.datetime.now(dt.timezone.utc).isoformat()}
-        storage.write_bytes(f"{RUNS_DIR}/{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S%f}.json",
-                            json.dumps(record).encode())
+        storage.write_bytes(
+            f"{RUNS_DIR}/{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S%f}.json", json.dumps(record).encode()
+        )
     summary = build_summary(storage, plan, totals)
     storage.write_bytes(SUMMARY_FILE, json.dumps(summary, indent=2, sort_keys=True).encode())
     storage.write_bytes(COMPACTED, json.dumps({"key": key}).encode())

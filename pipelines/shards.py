@@ -142,8 +142,9 @@ def ensure_plan(storage: Storage, runnable: pa.Table, manifest: str, rows_per_sh
                 "Use a new --out folder for a new manifest."
             )
         if plan.rows_per_shard != rows_per_shard:
-            logger.warning("keeping the existing plan's %d rows per shard (asked %d)", plan.rows_per_shard,
-                           rows_per_shard)
+            logger.warning(
+                "keeping the existing plan's %d rows per shard (asked %d)", plan.rows_per_shard, rows_per_shard
+            )
         return plan
     n_shards = -(-runnable.num_rows // rows_per_shard)
     buf = io.BytesIO()

@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 AUDIO_DIR = "audio"
 FINAL_ERROR_KINDS = frozenset({"synthesis_error", "invalid_input"})  # retrying cannot change these
+# Errors of the worker's environment, not of the row (a missing optional language package): retried on rerun.
+ENVIRONMENT_ERRORS = ("MissingLanguageSupport",)
 
 
 def audio_key(utterance_id: str, fmt: str) -> str:
@@ -101,6 +103,8 @@ class ShardOutcome:
     audio_seconds: float = 0.0
     model_seconds: float = 0.0  # inside sovits_core.synthesize
     wall_seconds: float = 0.0  # whole task, including reads, encoding and writes
+    started_at: float = 0.0  # epoch seconds: task start / end on the worker (for utilisation figures)
+    finished_at: float = 0.0
     worker: str = ""
     attempt: str = ""
     complete: bool = False
@@ -132,7 +136,7 @@ class SynthesisStage:
         marker = read_marker(self.storage, shard)
         if marker is not None and (not self.config.force or marker.get("attempt") == self.config.attempt):
             return ShardOutcome(**{k: v for k, v in marker.items() if k in ShardOutcome.__dataclass_fields__})
-        outcome = ShardOutcome(shard, worker=self.worker, attempt=self.config.attempt)
+        outcome = ShardOutcome(shard, worker=self.worker, attempt=self.config.attempt, started_at=time.time())
         rows = read_shard(self.storage, shard).to_pylist()
         finished = self._finished_rows(shard)
         todo = [row for row in rows if row["row"] not in finished]
@@ -144,6 +148,7 @@ class SynthesisStage:
             _count(outcome, results, model_seconds)
         outcome.complete = outcome.n_retryable == 0
         outcome.wall_seconds = time.perf_counter() - started
+        outcome.finished_at = time.time()
         if outcome.complete:
             mark_done(self.storage, shard, outcome.to_dict())
         return outcome
@@ -203,7 +208,8 @@ class SynthesisStage:
 
     def _store(self, row: dict[str, Any], shard: int, output: Any) -> dict[str, Any]:
         if output.error:
-            return self._failed(row, shard, "synthesis_error", output.error, output)
+            kind = "environment_error" if output.error.startswith(ENVIRONMENT_ERRORS) else "synthesis_error"
+            return self._failed(row, shard, kind, output.error, output)
         from sovits_core.audio import resample
 
         fmt, rate = self.config.audio_format, self.config.sample_rate or output.sample_rate

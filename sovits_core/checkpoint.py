@@ -39,8 +39,7 @@ logger = logging.getLogger(__name__)
 
 ZIP_HEAD = b"PK"
 # Upstream's process_ckpt.head2version: first two bytes -> model version.
-MARKER_VERSIONS = {b"00": "v1", b"01": "v2", b"02": "v3", b"03": "v3", b"04": "v4", b"05": "v2Pro",
-                   b"06": "v2ProPlus"}
+MARKER_VERSIONS = {b"00": "v1", b"01": "v2", b"02": "v3", b"03": "v3", b"04": "v4", b"05": "v2Pro", b"06": "v2ProPlus"}
 V2_MARKER = b"01"
 # MD5 of the first 8192 bytes of upstream's pretrained SoVITS files (process_ckpt.hash_pretrained_dict).
 PRETRAINED_HASH_VERSIONS = {
@@ -146,8 +145,11 @@ def check_state_dict(path: Path | str, expected: dict[str, torch.Size], got: dic
     """Raise :class:`CheckpointError` naming missing/unexpected keys and shape mismatches (up to 5 of each)."""
     missing = [k for k in expected if k not in got]
     unexpected = [k for k in got if k not in expected]
-    wrong = [f"{k} {tuple(got[k].shape)} (expected {tuple(s)})" for k, s in expected.items()
-             if k in got and tuple(got[k].shape) != tuple(s)]
+    wrong = [
+        f"{k} {tuple(got[k].shape)} (expected {tuple(s)})"
+        for k, s in expected.items()
+        if k in got and tuple(got[k].shape) != tuple(s)
+    ]
     problems = []
     for label, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatch", wrong)):
         if items:
@@ -179,16 +181,15 @@ def build_on_meta(factory: Callable[[], torch.nn.Module]) -> torch.nn.Module:
 def detect_sovits_version(weight: dict[str, torch.Tensor], hparams: dict[str, Any]) -> str:
     """Upstream's shape rules: v1 has 322 text symbols; v3/v4 carry ``cfm.*`` and no text embedding; v2Pro(Plus)
     carry a speaker-verification projection. Otherwise the config's ``model.version`` (if any), else v2."""
+    model = hparams.get("model")
+    declared = str(model.get("version", "")) if isinstance(model, dict) else ""
     if any(k.startswith("cfm.") for k in weight) or "enc_p.text_embedding.weight" not in weight:
-        declared = str(hparams.get("model", {}).get("version", ""))
         return declared if declared in ("v3", "v4") else "v3/v4"
     if "sv_emb.weight" in weight or "ge_to512.weight" in weight:
-        declared = str(hparams.get("model", {}).get("version", ""))
         return declared if declared.startswith("v2Pro") else "v2Pro"
     if weight["enc_p.text_embedding.weight"].shape[0] == V1_SYMBOLS:
         return "v1"
-    declared = hparams.get("model", {}).get("version")
-    return str(declared) if declared in ("v3", "v4", "v2Pro", "v2ProPlus") else SUPPORTED_VERSION
+    return declared if declared in ("v3", "v4", "v2Pro", "v2ProPlus") else SUPPORTED_VERSION
 
 
 def sovits_file_shapes(cfg: SoVITSConfig) -> dict[str, torch.Size]:

@@ -28,7 +28,9 @@ class ModelFolderError(ValueError):
     """A transformers model folder is missing or incomplete (the message names the folder and the files)."""
 
 
-def check_model_folder(path: str | Path, needed: tuple[str, ...] = (), weights: tuple[str, ...] = WEIGHT_FILES) -> Path:
+def check_model_folder(
+    path: str | Path, needed: tuple[str, ...] = (), weights: tuple[str, ...] = WEIGHT_FILES
+) -> Path:
     """Return ``path`` as a Path if it is a local folder with ``config.json``, one weight file and ``needed``."""
     text = str(path)
     if "://" in text:

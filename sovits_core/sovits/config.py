@@ -33,14 +33,32 @@ _UPSTREAM_TRAIN = {
     "text_low_lr_rate": 0.4,
     "grad_ckpt": False,
 }
-_UPSTREAM_DATA_EXTRA = {"max_wav_value": 32768.0, "n_mel_channels": 128, "mel_fmin": 0.0, "mel_fmax": None,
-                        "add_blank": True, "n_speakers": 300, "cleaned_text": True}
+_UPSTREAM_DATA_EXTRA = {
+    "max_wav_value": 32768.0,
+    "n_mel_channels": 128,
+    "mel_fmin": 0.0,
+    "mel_fmax": None,
+    "add_blank": True,
+    "n_speakers": 300,
+    "cleaned_text": True,
+}
 
 # model.* keys that upstream's config carries (everything else in SoVITSConfig is an "extra" with a default).
 _UPSTREAM_MODEL_KEYS = (
-    "inter_channels", "hidden_channels", "filter_channels", "n_heads", "n_layers", "kernel_size", "p_dropout",
-    "resblock", "resblock_kernel_sizes", "resblock_dilation_sizes", "upsample_rates", "upsample_initial_channel",
-    "upsample_kernel_sizes", "gin_channels",
+    "inter_channels",
+    "hidden_channels",
+    "filter_channels",
+    "n_heads",
+    "n_layers",
+    "kernel_size",
+    "p_dropout",
+    "resblock",
+    "resblock_kernel_sizes",
+    "resblock_dilation_sizes",
+    "upsample_rates",
+    "upsample_initial_channel",
+    "upsample_kernel_sizes",
+    "gin_channels",
 )
 _DATA_KEYS = ("sampling_rate", "filter_length", "hop_length", "win_length")
 
@@ -101,7 +119,9 @@ class SoVITSConfig:
         if len(self.resblock_kernel_sizes) != len(self.resblock_dilation_sizes):
             problems.append("resblock_kernel_sizes and resblock_dilation_sizes differ in length")
         if self.hop_samples != self.hop_length:
-            problems.append(f"product of upsample_rates ({self.hop_samples}) must equal hop_length ({self.hop_length})")
+            problems.append(
+                f"product of upsample_rates ({self.hop_samples}) must equal hop_length ({self.hop_length})"
+            )
         if self.mrte_channels != self.gin_channels:
             problems.append(f"mrte_channels ({self.mrte_channels}) must equal gin_channels ({self.gin_channels})")
         if self.hidden_channels % self.n_heads or self.mrte_channels % self.mrte_heads:

@@ -4,6 +4,10 @@ Batched rows of different lengths: with ``lengths`` given, activations are zeroe
 convolution, which reproduces exactly the zero padding a row decoded alone sees at its edge. With ``lengths=None``
 (all rows full) no masking is done, as upstream.
 
+On CPU a batch is run row by row (each row trimmed to its length): that is exactly the single-row computation,
+wastes nothing on padding and keeps activations cache-sized (about 1.5x less CPU time than one padded batch).
+Set ``split_rows_on_cpu = False`` to use the masked batched path everywhere (it is what runs on GPUs).
+
 Speed: the parameters are ordinary ``Conv1d``/``ConvTranspose1d`` (upstream's shapes), but the forward pass runs
 them as 2-D convolutions over ``[B, C, 1, T]`` activations in channels-last layout, which oneDNN executes 2-3x faster
 on CPU than the 1-D path (no layout reorders around every call). The arithmetic is the same.
@@ -102,11 +106,29 @@ class Generator(nn.Module):
                 self.resblocks.append(block(ch_i, k, dilations))
         self.conv_post = nn.Conv1d(ch, 1, 7, 1, padding=3, bias=False)
         self.cond = nn.Conv1d(cfg.gin_channels, ch0, 1) if cfg.gin_channels else None
+        self.hop = cfg.hop_samples
+        self.split_rows_on_cpu = True
 
     def forward(
         self, x: torch.Tensor, g: torch.Tensor | None = None, lengths: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """``x`` [B, inter, T] frames; ``lengths`` [B]: valid frames per row (None: every row is full)."""
+        """``x`` [B, inter, T] frames -> [B, 1, T * hop]; ``lengths`` [B]: valid frames per row (None: all full).
+
+        Samples past a row's ``lengths[i] * hop`` are zero.
+        """
+        if self.split_rows_on_cpu and x.device.type == "cpu" and x.shape[0] > 1:
+            return self._row_by_row(x, g, lengths)
+        return self._batched(x, g, lengths)
+
+    def _row_by_row(self, x: torch.Tensor, g: torch.Tensor | None, lengths: torch.Tensor | None) -> torch.Tensor:
+        frames = lengths.tolist() if lengths is not None else [x.shape[2]] * x.shape[0]
+        out = x.new_zeros(x.shape[0], 1, x.shape[2] * self.hop)
+        for i, n in enumerate(frames):
+            row = self._batched(x[i : i + 1, :, : int(n)], None if g is None else g[i : i + 1], None)
+            out[i, :, : row.shape[2]] = row[0]
+        return out
+
+    def _batched(self, x: torch.Tensor, g: torch.Tensor | None, lengths: torch.Tensor | None) -> torch.Tensor:
         scale = 1
         mask = None if lengths is None else frame_mask(lengths, x.shape[2], x.dtype).unsqueeze(2)
         x = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)

@@ -51,7 +51,11 @@ class SynthesizerTrnV2(nn.Module):
         self.enc_p = TextEncoder(cfg)
         self.dec = Generator(cfg)
         self.flow = ResidualCouplingBlock(
-            cfg.inter_channels, cfg.hidden_channels, cfg.flow_kernel_size, cfg.flow_layers, cfg.n_flows,
+            cfg.inter_channels,
+            cfg.hidden_channels,
+            cfg.flow_kernel_size,
+            cfg.flow_layers,
+            cfg.n_flows,
             cfg.gin_channels,
         )
         self.ref_enc = MelStyleEncoder(
@@ -127,10 +131,10 @@ class SynthesizerTrnV2(nn.Module):
         _check_batch(batch, code_lengths, phone_lengths, ge, speeds, seeds)
         if any(s <= 0 for s in speeds):
             raise ValueError(f"speed must be positive, got {speeds}")
-        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.cfg.codebook_size):
-            raise ValueError(
-                f"semantic codes must be in [0, {self.cfg.codebook_size}), got [{int(codes.min())}, {int(codes.max())}]"
-            )
+        _check_ids("semantic codes", codes, self.cfg.codebook_size)
+        _check_ids("phone ids", phones, self.cfg.n_symbols)
+        _check_lengths("code_lengths", code_lengths, codes.shape[1])
+        _check_lengths("phone_lengths", phone_lengths, phones.shape[1])
         dtype = self.ssl_proj.weight.dtype
         features = self.quantizer.decode(codes.unsqueeze(0)).to(dtype)
         features = F.interpolate(features, size=features.shape[-1] * 2, mode="nearest")
@@ -153,13 +157,27 @@ class SynthesizerTrnV2(nn.Module):
 
 
 def _check_batch(batch: int, code_lengths, phone_lengths, ge, speeds, seeds) -> None:
-    sizes = {"code_lengths": len(code_lengths), "phone_lengths": len(phone_lengths), "ge": ge.shape[0],
-             "speed": len(speeds)}
+    sizes = {
+        "code_lengths": len(code_lengths),
+        "phone_lengths": len(phone_lengths),
+        "ge": ge.shape[0],
+        "speed": len(speeds),
+    }
     if seeds is not None:
         sizes["seeds"] = len(seeds)
     wrong = {k: v for k, v in sizes.items() if v != batch}
     if wrong:
         raise ValueError(f"batch of {batch} codes rows but {wrong}")
+
+
+def _check_ids(name: str, ids: torch.Tensor, size: int) -> None:
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= size):
+        raise ValueError(f"{name} must be in [0, {size}), got values in [{int(ids.min())}, {int(ids.max())}]")
+
+
+def _check_lengths(name: str, lengths: torch.Tensor, width: int) -> None:
+    if len(lengths) and (int(lengths.min()) < 1 or int(lengths.max()) > width):
+        raise ValueError(f"{name} must be in [1, {width}] (the padded width), got {lengths.tolist()}")
 
 
 def _prior_noise(m: torch.Tensor, lengths: torch.Tensor, seeds: Sequence[int] | None) -> torch.Tensor:
@@ -172,4 +190,3 @@ def _prior_noise(m: torch.Tensor, lengths: torch.Tensor, seeds: Sequence[int] | 
         n = int(lengths[i])
         noise[i, :, :n] = torch.randn((m.shape[1], n), generator=gen, device=m.device, dtype=torch.float32)
     return noise
-

@@ -22,8 +22,12 @@ class Codebook(nn.Module):
         self.register_buffer("embed_avg", torch.zeros(codebook_size, dim))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` [N, dim] -> nearest codeword index [N] (squared Euclidean distance, upstream's formula)."""
-        embed = self.embed.t().to(x.dtype)
+        """``x`` [N, dim] -> nearest codeword index [N] (squared Euclidean distance, upstream's formula).
+
+        Computed in float32 whatever the model dtype: in fp16 the squared norms of 768-wide features can overflow.
+        """
+        x = x.float()
+        embed = self.embed.t().float()
         neg_dist = -(x.pow(2).sum(1, keepdim=True) - 2 * x @ embed + embed.pow(2).sum(0, keepdim=True))
         return neg_dist.max(dim=-1).indices
 

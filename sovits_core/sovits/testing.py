@@ -16,17 +16,35 @@ from sovits_core.sovits.config import SoVITSConfig
 
 #: Small SoVITS for unit tests and the tiny model folder (not loadable by upstream: several sizes are non-default).
 TINY_CONFIG = SoVITSConfig(
-    inter_channels=8, hidden_channels=16, filter_channels=32, n_heads=2, n_layers=2,
-    resblock_kernel_sizes=(3, 5), resblock_dilation_sizes=((1, 3, 5), (1, 3, 5)),
-    upsample_rates=(10, 8, 8), upsample_initial_channel=32, upsample_kernel_sizes=(20, 16, 16),
-    gin_channels=16, ssl_dim=32, mrte_channels=16, mrte_heads=2, style_hidden=16, style_heads=2,
-    flow_layers=2, n_flows=2,
+    inter_channels=8,
+    hidden_channels=16,
+    filter_channels=32,
+    n_heads=2,
+    n_layers=2,
+    resblock_kernel_sizes=(3, 5),
+    resblock_dilation_sizes=((1, 3, 5), (1, 3, 5)),
+    upsample_rates=(10, 8, 8),
+    upsample_initial_channel=32,
+    upsample_kernel_sizes=(20, 16, 16),
+    gin_channels=16,
+    ssl_dim=32,
+    mrte_channels=16,
+    mrte_heads=2,
+    style_hidden=16,
+    style_heads=2,
+    flow_layers=2,
+    n_flows=2,
 )
 
 #: The smallest config upstream's SynthesizerTrn can build (it hard-codes 192/512/768-wide parts); used for parity.
 PARITY_CONFIG = SoVITSConfig(
-    inter_channels=8, filter_channels=64, n_layers=2, resblock_kernel_sizes=(3, 5),
-    resblock_dilation_sizes=((1, 3, 5), (1, 3, 5)), upsample_rates=(10, 8, 8), upsample_initial_channel=32,
+    inter_channels=8,
+    filter_channels=64,
+    n_layers=2,
+    resblock_kernel_sizes=(3, 5),
+    resblock_dilation_sizes=((1, 3, 5), (1, 3, 5)),
+    upsample_rates=(10, 8, 8),
+    upsample_initial_channel=32,
     upsample_kernel_sizes=(20, 16, 16),
 )
 

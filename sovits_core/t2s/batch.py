@@ -14,34 +14,37 @@ from dataclasses import dataclass
 import torch
 
 
-@dataclass
-class PrefixBatch:
-    """Left-padded prefix inputs of a batch.
+@dataclass(frozen=True)
+class PrefixLayout:
+    """Where each row's prefix sits in a left-padded batch.
 
     Attributes:
-        inputs: ``[B, L, D]`` input vectors, zeros in padding columns.
+        length: columns of the padded prefix (the longest row's ``n_text + n_prompt``).
         pad: per row, leading padding columns.
         n_text: per row, text columns.
         n_prompt: per row, prompt-code columns (0 = reference-free).
     """
 
-    inputs: torch.Tensor
+    length: int
     pad: list[int]
     n_text: list[int]
     n_prompt: list[int]
 
 
-def pack_prefixes(prefixes: list[torch.Tensor], n_text: list[int]) -> PrefixBatch:
-    """Left-pad per-row prefix vectors ``[T_i + P_i, D]`` into one ``[B, L, D]`` batch."""
-    lengths = [prefix.shape[0] for prefix in prefixes]
+def layout_prefixes(n_text: list[int], n_prompt: list[int]) -> PrefixLayout:
+    """Left-padded layout of rows with these text and prompt lengths."""
+    lengths = [text + prompt for text, prompt in zip(n_text, n_prompt, strict=True)]
     longest = max(lengths)
+    return PrefixLayout(longest, [longest - n for n in lengths], list(n_text), list(n_prompt))
+
+
+def pad_prefixes(prefixes: list[torch.Tensor], layout: PrefixLayout) -> torch.Tensor:
+    """Stack per-row prefix vectors ``[T_i + P_i, D]`` into ``[B, L, D]``, zeros in padding columns."""
     first = prefixes[0]
-    inputs = first.new_zeros(len(prefixes), longest, first.shape[1])
-    for row, prefix in enumerate(prefixes):
-        inputs[row, longest - prefix.shape[0] :] = prefix
-    pad = [longest - length for length in lengths]
-    n_prompt = [length - text for length, text in zip(lengths, n_text)]
-    return PrefixBatch(inputs=inputs, pad=pad, n_text=list(n_text), n_prompt=n_prompt)
+    inputs = first.new_zeros(len(prefixes), layout.length, first.shape[1])
+    for row, (prefix, pad) in enumerate(zip(prefixes, layout.pad, strict=True)):
+        inputs[row, pad:] = prefix
+    return inputs
 
 
 def attention_mask(pad: torch.Tensor, n_text: torch.Tensor, seq_len: int) -> torch.Tensor:

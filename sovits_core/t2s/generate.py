@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sovits_core.t2s.batch import attention_mask, key_mask, pack_prefixes
+from sovits_core.t2s.batch import attention_mask, key_mask, layout_prefixes, pad_prefixes
 from sovits_core.t2s.config import BERT_DIM, T2SConfig
 from sovits_core.t2s.model import T2SModel
 from sovits_core.t2s.sampling import N_STEPS_WITHOUT_EOS, RowSampler, SamplingParams
@@ -53,7 +53,9 @@ class T2SRequest:
 
     def __post_init__(self) -> None:
         if self.phone_ids.ndim != 1 or self.phone_ids.numel() == 0 or self.phone_ids.is_floating_point():
-            raise ValueError(f"T2SRequest.phone_ids must be a non-empty 1-D integer tensor, got {_desc(self.phone_ids)}")
+            raise ValueError(
+                f"T2SRequest.phone_ids must be a non-empty 1-D integer tensor, got {_desc(self.phone_ids)}"
+            )
         if self.bert.ndim != 2 or tuple(self.bert.shape) != (BERT_DIM, self.phone_ids.numel()):
             raise ValueError(
                 f"T2SRequest.bert must be [{BERT_DIM}, {self.phone_ids.numel()}] (one column per phone), "
@@ -76,7 +78,9 @@ class T2SRequest:
     @property
     def sampling(self) -> SamplingParams:
         """This row's sampling settings."""
-        return SamplingParams(self.top_k, float(self.top_p), float(self.temperature), float(self.repetition_penalty), self.seed)
+        return SamplingParams(
+            self.top_k, float(self.top_p), float(self.temperature), float(self.repetition_penalty), self.seed
+        )
 
     @property
     def has_prompt(self) -> bool:
@@ -146,35 +150,43 @@ def generate(model: T2SModel, requests: list[T2SRequest], options: GenerateOptio
 
 
 class _BatchDecoder:
-    """State of one batched decode: live rows, their padding, cache (or full inputs) and sampler."""
+    """State of one batched decode: live rows, their padding, cache (or full inputs) and sampler.
+
+    With the cache, every row's prefix is run on its own (no padding, exactly the computation it would get
+    alone) and copied into the left-padded batch cache; only the per-token decoding steps are batched. Without
+    the cache, the padded batch is recomputed in full every step under :func:`attention_mask`.
+    """
 
     def __init__(self, model: T2SModel, requests: list[T2SRequest], limit: int, use_cache: bool) -> None:
         self.model = model
         self.limit = limit
         self.device = model.ar_predict_layer.weight.device
         prompts = [r.prompt_codes.to(self.device) if r.has_prompt else None for r in requests]
-        prefixes = [
+        self.prefixes = [
             model.embed_prefix(r.phone_ids.to(self.device), r.bert.to(self.device), prompt)
-            for r, prompt in zip(requests, prompts)
+            for r, prompt in zip(requests, prompts, strict=True)
         ]
-        packed = pack_prefixes(prefixes, [r.phone_ids.numel() for r in requests])
-        self.inputs = packed.inputs  # prefix (cached decoding) or whole sequence so far (no cache)
-        self.pad, self.n_text, self.n_prompt = packed.pad, packed.n_text, packed.n_prompt
+        layout = layout_prefixes(
+            [r.phone_ids.numel() for r in requests], [r.prompt_codes.numel() if r.has_prompt else 0 for r in requests]
+        )
+        # Whole padded sequence so far, for decoding without the cache only.
+        self.inputs = None if use_cache else pad_prefixes(self.prefixes, layout)
+        self.pad, self.n_text, self.n_prompt = layout.pad, layout.n_text, layout.n_prompt
         self.rows = list(range(len(requests)))  # request index of each live row
         self._refresh_row_tensors()
         cfg = model.config
         self.sampler = RowSampler([r.sampling for r in requests], prompts, cfg.vocab_size, cfg.eos, self.device)
         self.tokens = torch.zeros(len(requests), limit, dtype=torch.long, device=self.device)
         self.results: list[T2SOutput | None] = [None] * len(requests)
-        prefix_len = self.inputs.shape[1]
         self.cache = (
-            model.new_cache(len(requests), prefix_len + min(limit, _CACHE_CHUNK), prefix_len + limit)
+            model.new_cache(len(requests), layout.length + min(limit, _CACHE_CHUNK), layout.length + limit)
             if use_cache
             else None
         )
 
     def run(self) -> list[T2SOutput]:
         hidden = self._forward_prefix()
+        self.prefixes = []
         for step in range(self.limit):
             logits = self.model.logits(hidden).float()
             tokens, eos = self.sampler.step(logits, allow_eos=step >= N_STEPS_WITHOUT_EOS)
@@ -197,8 +209,19 @@ class _BatchDecoder:
         self.n_prompt_t = torch.tensor(self.n_prompt, dtype=torch.long, device=self.device)
 
     def _forward_prefix(self) -> torch.Tensor:
-        mask = attention_mask(self.pad_t, self.n_text_t, self.inputs.shape[1])
-        return self.model(self.inputs, mask, self.cache)[:, -1]
+        """Run the prefixes; returns the hidden state of each row's last prefix column ``[B, D]``."""
+        if self.cache is None:
+            mask = attention_mask(self.pad_t, self.n_text_t, self.inputs.shape[1])
+            return self.model(self.inputs, mask, None)[:, -1]
+        last = []
+        for row, prefix in enumerate(self.prefixes):
+            length = prefix.shape[0]
+            row_cache = self.model.new_cache(1, length, length)
+            mask = attention_mask(self.pad_t.new_zeros(1), self.n_text_t[row : row + 1], length)
+            last.append(self.model(prefix.unsqueeze(0), mask, row_cache)[0, -1])
+            self.cache.put_row(row, self.pad[row], row_cache)
+        self.cache.advance(self.pad[0] + self.prefixes[0].shape[0])
+        return torch.stack(last)
 
     def _forward_step(self, tokens: torch.Tensor, step: int) -> torch.Tensor:
         """Feed the tokens sampled at ``step`` and return the next hidden state per row ``[B, D]``."""

@@ -85,6 +85,19 @@ class KVCache:
         """Mark ``n_new`` columns written by the last pass over all layers as filled."""
         self.length += n_new
 
+    def put_row(self, row: int, start: int, source: KVCache) -> None:
+        """Copy the filled columns of a one-row ``source`` cache into ``row`` at column ``start``.
+
+        Columns before ``start`` (left padding) are zeroed: masked keys must still be finite, or the attention
+        kernel turns ``-inf * 0`` into NaN. Call :meth:`advance` once all rows are in.
+        """
+        end = start + source.length
+        if end > self.capacity - self.offset:
+            raise RuntimeError(f"KVCache.put_row: columns up to {end} exceed capacity {self.capacity}")
+        target = self.data[:, :, row, :, self.offset + self.length :]
+        target[:, :, :, :start].zero_()
+        target[:, :, :, start:end].copy_(source.data[:, :, 0, :, source.offset : source.offset + source.length])
+
     def select_rows(self, index: torch.Tensor) -> None:
         """Keep only the rows in ``index`` (a LongTensor on the cache's device), in that order."""
         self.data = self.data.index_select(2, index)

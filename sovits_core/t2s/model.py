@@ -47,9 +47,8 @@ class ScaledSinePosition(nn.Module):
         """Position table ``[>= n_positions, dim]`` on the parameters' device and dtype (cached)."""
         alpha = self.alpha
         cached = self._table
-        if cached is None or cached.shape[0] < n_positions or cached.dtype != alpha.dtype or (
-            cached.device != alpha.device
-        ):
+        stale = cached is None or cached.dtype != alpha.dtype or cached.device != alpha.device
+        if stale or cached.shape[0] < n_positions:
             size = max(n_positions, _MIN_TABLE_POSITIONS, 0 if cached is None else cached.shape[0])
             self._table = sine_table(size, self.dim).to(device=alpha.device, dtype=alpha.dtype)
         return self._table
@@ -74,9 +73,7 @@ class SelfAttention(nn.Module):
         self.out_proj = nn.Linear(dim, dim)
         nn.init.xavier_uniform_(self.in_proj_weight)
 
-    def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None, cache: KVCache | None, layer: int
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache: KVCache | None, layer: int) -> torch.Tensor:
         """Attend ``x`` ``[B, S, D]`` (new columns) to the cache plus itself.
 
         Args:
@@ -106,9 +103,7 @@ class T2SLayer(nn.Module):
         self.norm1 = nn.LayerNorm(dim, eps=1e-5)
         self.norm2 = nn.LayerNorm(dim, eps=1e-5)
 
-    def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None, cache: KVCache | None, layer: int
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache: KVCache | None, layer: int) -> torch.Tensor:
         """``[B, S, D]`` -> ``[B, S, D]``; see :meth:`SelfAttention.forward` for the arguments."""
         x = self.norm1(x + self.self_attn(x, mask, cache, layer))
         hidden = linear(x, self.linear1.weight, self.linear1.bias, relu=True)
@@ -169,9 +164,7 @@ class T2SModel(nn.Module):
         """``[B]`` new semantic codes at audio ``positions`` ``[B]`` (``<= max_position``) -> inputs ``[B, 1, D]``."""
         return self.ar_audio_position.at(self.ar_audio_embedding(codes), positions, max_position).unsqueeze(1)
 
-    def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None = None, cache: KVCache | None = None
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, cache: KVCache | None = None) -> torch.Tensor:
         """Run all layers over new columns ``x`` ``[B, S, D]``; returns hidden states ``[B, S, D]``.
 
         Args:

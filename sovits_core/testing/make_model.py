@@ -35,8 +35,13 @@ SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 PUNCTUATION = "，。！？、；：“”‘’（）《》【】—…·,.!?;:'\"()-"
 TINY_CJK_CHARS = 600
 PREPROCESSOR = {
-    "do_normalize": True, "feature_extractor_type": "Wav2Vec2FeatureExtractor", "feature_size": 1,
-    "padding_side": "right", "padding_value": 0, "return_attention_mask": False, "sampling_rate": 16000,
+    "do_normalize": True,
+    "feature_extractor_type": "Wav2Vec2FeatureExtractor",
+    "feature_size": 1,
+    "padding_side": "right",
+    "padding_value": 0,
+    "return_attention_mask": False,
+    "sampling_rate": 16000,
 }
 
 
@@ -75,8 +80,13 @@ def write_hubert(folder: Path, size: str, seed: int) -> int:
 
     if size == "tiny":
         config = HubertConfig(
-            hidden_size=TINY_SOVITS.ssl_dim, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-            conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+            hidden_size=TINY_SOVITS.ssl_dim,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            conv_dim=(16,) * 7,
+            num_conv_pos_embeddings=16,
+            num_conv_pos_embedding_groups=4,
         )
     else:
         config = HubertConfig()  # hidden 768, 12 layers, 512-channel conv front end: chinese-hubert-base's shape
@@ -123,12 +133,23 @@ def write_roberta(folder: Path, size: str, seed: int) -> None:
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     hidden = bert_width(size)
     if size == "tiny":
-        config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=2,
-                            num_attention_heads=max(1, hidden // 64), intermediate_size=16,
-                            max_position_embeddings=128)
+        config = BertConfig(
+            vocab_size=len(vocab),
+            hidden_size=hidden,
+            num_hidden_layers=2,
+            num_attention_heads=max(1, hidden // 64),
+            intermediate_size=16,
+            max_position_embeddings=128,
+        )
     else:  # chinese-roberta-wwm-ext-large's shape
-        config = BertConfig(vocab_size=len(vocab), hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
-                            intermediate_size=4096, max_position_embeddings=512)
+        config = BertConfig(
+            vocab_size=len(vocab),
+            hidden_size=1024,
+            num_hidden_layers=24,
+            num_attention_heads=16,
+            intermediate_size=4096,
+            max_position_embeddings=512,
+        )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = BertForMaskedLM(config).eval()

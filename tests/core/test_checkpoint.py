@@ -252,3 +252,48 @@ def test_unreadable_inputs(tmp_path: Path, sovits_file: Path):
     torch.save({"state_dict": {}}, plain_dict)
     with pytest.raises(CheckpointError, match="expected a dict with 'weight' and 'config'"):
         load_sovits(plain_dict)
+
+
+# ----------------------------------------------------------------------------------------------------------- make_model
+def _digests(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_tiny_model_folder_is_complete_and_official(tiny_model_dir: Path):
+    expected = {
+        "gpt.ckpt",
+        "sovits.pth",
+        "chinese-hubert-base/config.json",
+        "chinese-hubert-base/model.safetensors",
+        "chinese-hubert-base/preprocessor_config.json",
+        "chinese-roberta-wwm-ext-large/config.json",
+        "chinese-roberta-wwm-ext-large/model.safetensors",
+        "chinese-roberta-wwm-ext-large/vocab.txt",
+        "chinese-roberta-wwm-ext-large/tokenizer.json",
+    }
+    assert expected <= set(_digests(tiny_model_dir))
+    cfg, _, version = load_sovits(tiny_model_dir / "sovits.pth")
+    assert (cfg, version) == (TINY_SOVITS, "v2")
+    assert load_gpt(tiny_model_dir / "gpt.ckpt")[0] == TINY_CONFIG
+    vocab = (tiny_model_dir / "chinese-roberta-wwm-ext-large" / "vocab.txt").read_text(encoding="utf-8").split("\n")
+    assert vocab[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] and "的" in vocab and "，" in vocab
+    for name in ("gpt.ckpt", "sovits.pth", "chinese-hubert-base/model.safetensors"):
+        assert (tiny_model_dir / name).stat().st_size < 1_000_000, name
+
+
+def test_make_model_is_deterministic_per_seed(tmp_path: Path):
+    from sovits_core.testing.make_model import main, make_model
+
+    assert main([str(tmp_path / "a"), "--size", "tiny", "--seed", "3"]) == 0
+    make_model(tmp_path / "b", "tiny", seed=3)
+    assert _digests(tmp_path / "a") == _digests(tmp_path / "b")
+    make_model(tmp_path / "c", "tiny", seed=4)
+    assert _digests(tmp_path / "c")["sovits.pth"] != _digests(tmp_path / "a")["sovits.pth"]
+    with pytest.raises(ValueError, match="size"):
+        make_model(tmp_path / "d", "huge")

@@ -36,8 +36,9 @@ def reference_spectrogram(wav: np.ndarray, n_fft: int, hop: int, win: int) -> np
 def test_spectrogram_matches_reference_computation():
     rng = np.random.default_rng(0)
     t = np.arange(32000 + 123) / 32000
-    wav = np.stack([0.5 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(t.size),
-                    0.3 * rng.standard_normal(t.size)]).astype(np.float32)
+    wav = np.stack(
+        [0.5 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(t.size), 0.3 * rng.standard_normal(t.size)]
+    ).astype(np.float32)
     ours = linear_spectrogram(torch.from_numpy(wav))
     for row in range(2):
         ref = reference_spectrogram(wav[row], FILTER_LENGTH, HOP_LENGTH, WIN_LENGTH)

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
 from sovits_core.sovits.config import SoVITSConfig
 from sovits_core.sovits.flow import ResidualCouplingBlock
 from sovits_core.sovits.model import SynthesizerTrnV2, average_embeddings
-from sovits_core.sovits.testing import TINY_CONFIG, seeded_inputs, seeded_model
+from sovits_core.sovits.testing import (
+    PARITY_CONFIG,
+    TINY_CONFIG,
+    seeded_inputs,
+    seeded_model,
+    seeded_spectrogram,
+    seeded_ssl,
+)
 
 
 CFG = TINY_CONFIG
@@ -75,15 +85,28 @@ def test_decode_length_with_speed(model: SynthesizerTrnV2, speed: float):
     assert lengths.tolist() == [frames * 640] and audio.shape[1] == frames * 640
 
 
-def test_batched_decode_equals_rows_alone(model: SynthesizerTrnV2):
+@pytest.mark.parametrize("split_rows", [True, False], ids=["cpu-row-path", "masked-batch-path"])
+def test_batched_decode_equals_rows_alone(model: SynthesizerTrnV2, split_rows: bool):
     codes, code_len, phones, phone_len, ge = _inputs([9, 16, 4], [5, 11, 8], seed=1)
     speeds, seeds = [1.0, 1.25, 0.8], [11, 22, 33]
-    audio, lengths = model.decode(codes, code_len, phones, phone_len, ge, speed=speeds, noise_scale=0.6, seeds=seeds)
+    model.dec.split_rows_on_cpu = split_rows
+    try:
+        audio, lengths = model.decode(
+            codes, code_len, phones, phone_len, ge, speed=speeds, noise_scale=0.6, seeds=seeds
+        )
+    finally:
+        model.dec.split_rows_on_cpu = True
     for i in range(3):
         n, p = int(code_len[i]), int(phone_len[i])
         alone, alone_len = model.decode(
-            codes[i : i + 1, :n], code_len[i : i + 1], phones[i : i + 1, :p], phone_len[i : i + 1], ge[i : i + 1],
-            speed=speeds[i], noise_scale=0.6, seeds=[seeds[i]],
+            codes[i : i + 1, :n],
+            code_len[i : i + 1],
+            phones[i : i + 1, :p],
+            phone_len[i : i + 1],
+            ge[i : i + 1],
+            speed=speeds[i],
+            noise_scale=0.6,
+            seeds=[seeds[i]],
         )
         assert int(lengths[i]) == int(alone_len[0])
         torch.testing.assert_close(audio[i, : int(lengths[i])], alone[0], **TOL)
@@ -113,6 +136,12 @@ def test_decode_input_errors(model: SynthesizerTrnV2):
     codes, code_len, phones, phone_len, ge = _inputs([6, 5], [4, 4])
     with pytest.raises(ValueError, match="semantic codes must be in"):
         model.decode(codes + CFG.codebook_size, code_len, phones, phone_len, ge)
+    with pytest.raises(ValueError, match="phone ids must be in"):
+        model.decode(codes, code_len, phones + CFG.n_symbols, phone_len, ge)
+    with pytest.raises(ValueError, match="code_lengths must be in"):
+        model.decode(codes, code_len + 1, phones, phone_len, ge)
+    with pytest.raises(ValueError, match="phone_lengths must be in"):
+        model.decode(codes, code_len, phones, phone_len * 0, ge)
     with pytest.raises(ValueError, match="ge"):
         model.decode(codes, code_len, phones, phone_len, ge[:1])
     with pytest.raises(ValueError, match="speed must be positive"):
@@ -144,3 +173,38 @@ def test_config_hparams_round_trip_and_validation():
         SoVITSConfig(upsample_rates=(10, 8, 2, 2))
     with pytest.raises(ValueError, match="model"):
         SoVITSConfig.from_hparams({"data": {}})
+
+
+# ----------------------------------------------------------------------------------------------------------- parity
+PARITY_FILE = Path(__file__).parent / "data" / "sovits_upstream_parity.json"
+
+
+@pytest.fixture(scope="module")
+def parity() -> dict:
+    return json.loads(PARITY_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def parity_model(parity: dict) -> SynthesizerTrnV2:
+    assert parity["config"] == PARITY_CONFIG.to_hparams()["model"]
+    return seeded_model(PARITY_CONFIG, parity["weight_seed"])
+
+
+def test_upstream_parity_latents_and_embedding(parity: dict, parity_model: SynthesizerTrnV2):
+    ssl = seeded_ssl(PARITY_CONFIG, parity["ssl"]["frames"], parity["ssl"]["seed"])
+    assert parity_model.extract_latent(ssl)[0].tolist() == parity["ssl"]["codes"]
+    spec = seeded_spectrogram(PARITY_CONFIG, parity["spec"]["frames"], parity["spec"]["seed"])
+    ge = parity_model.reference_embedding(spec).flatten()
+    torch.testing.assert_close(ge, torch.tensor(parity["spec"]["ge"]), rtol=0, atol=1e-5)
+
+
+def test_upstream_parity_decode(parity: dict, parity_model: SynthesizerTrnV2):
+    spec = seeded_spectrogram(PARITY_CONFIG, parity["spec"]["frames"], parity["spec"]["seed"])
+    ge = parity_model.reference_embedding(spec)
+    for case in parity["decode"]:
+        inputs = seeded_inputs(PARITY_CONFIG, [case["n_codes"]], [case["n_phones"]], case["input_seed"])
+        args = inputs.as_args()[:4] + (ge,)
+        audio, lengths = parity_model.decode(*args, speed=case["speed"], noise_scale=0.0)
+        assert int(lengths[0]) == case["n_samples"] == audio.shape[1], case["name"]
+        expected = torch.tensor(case["audio"])
+        torch.testing.assert_close(audio[0, :: parity["audio_stride"]], expected, rtol=0, atol=2e-5)

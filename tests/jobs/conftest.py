@@ -34,9 +34,17 @@ def synth_voice_bank(synth_model_dir: Path, tmp_path_factory: pytest.TempPathFac
 
     src = tmp_path_factory.mktemp("voices")
     shutil.copy(EXAMPLE_CLIP, src / "mei.wav")
-    pq.write_table(pa.table({"voice_id": ["zh_a", "zh_b"], "ref_audio": [["mei.wav"], ["mei.wav"]],
-                             "ref_text": ["今天天气很好，我们一起去公园散步吧。", None], "ref_lang": ["zh", "zh"]}),
-                   src / "voices.parquet")
+    pq.write_table(
+        pa.table(
+            {
+                "voice_id": ["zh_a", "zh_b"],
+                "ref_audio": [["mei.wav"], ["mei.wav"]],
+                "ref_text": ["今天天气很好，我们一起去公园散步吧。", None],
+                "ref_lang": ["zh", "zh"],
+            }
+        ),
+        src / "voices.parquet",
+    )
     bank = str(tmp_path_factory.mktemp("bank"))
     config = PrecomputeConfig(voices=str(src / "voices.parquet"), model_dir=str(synth_model_dir), out=bank, workers=0)
     assert run(config) == 0

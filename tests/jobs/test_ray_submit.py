@@ -42,8 +42,16 @@ def _free_port() -> int:
 
 def _manifest(path: Path, n: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table({"id": [f"r{i:02d}" for i in range(n)], "text": [TEXTS[i % 6] for i in range(n)],
-                             "voice_id": ["zh_a", "zh_b"] * (n // 2) + ["zh_a"] * (n % 2)}), path)
+    pq.write_table(
+        pa.table(
+            {
+                "id": [f"r{i:02d}" for i in range(n)],
+                "text": [TEXTS[i % 6] for i in range(n)],
+                "voice_id": ["zh_a", "zh_b"] * (n // 2) + ["zh_a"] * (n % 2),
+            }
+        ),
+        path,
+    )
 
 
 def _check_results(out: Path, n: int) -> None:
@@ -78,16 +86,33 @@ def ray_head(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     subprocess.run([VENV_BIN / "ray", "get-auth-token", "--generate"], env=env, check=True, capture_output=True)
     temp_dir = tempfile.mkdtemp(prefix="rs", dir="/tmp")  # short: Ray's socket paths have a length limit
     dashboard = _free_port()
-    cmd = [VENV_BIN / "ray", "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={_free_port()}",
-           "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
-           f"--ray-client-server-port={_free_port()}", f"--dashboard-agent-listen-port={_free_port()}",
-           "--num-cpus=2", "--num-gpus=0", f"--temp-dir={temp_dir}", "--disable-usage-stats"]
+    cmd = [
+        VENV_BIN / "ray",
+        "start",
+        "--head",
+        "--block",
+        "--node-ip-address=127.0.0.1",
+        f"--port={_free_port()}",
+        "--include-dashboard=true",
+        "--dashboard-host=127.0.0.1",
+        f"--dashboard-port={dashboard}",
+        f"--ray-client-server-port={_free_port()}",
+        f"--dashboard-agent-listen-port={_free_port()}",
+        "--num-cpus=2",
+        "--num-gpus=0",
+        f"--temp-dir={temp_dir}",
+        "--disable-usage-stats",
+    ]
     head = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     address = f"http://127.0.0.1:{dashboard}"
     try:
         deadline = time.time() + 90
-        while subprocess.run([VENV_BIN / "ray", "job", "list", "--address", address], env=env,
-                             capture_output=True).returncode != 0:
+        while (
+            subprocess.run(
+                [VENV_BIN / "ray", "job", "list", "--address", address], env=env, capture_output=True
+            ).returncode
+            != 0
+        ):
             assert head.poll() is None and time.time() < deadline, "ray start --head did not come up"
             time.sleep(1)
         yield address, env
@@ -95,20 +120,44 @@ def ray_head(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         _stop(head)
 
 
-def test_ray_job_submit_with_token_auth(ray_head: tuple[str, dict[str, str]], synth_voice_bank: str,
-                                        synth_model_dir: Path, tmp_path: Path) -> None:
+def test_ray_job_submit_with_token_auth(
+    ray_head: tuple[str, dict[str, str]], synth_voice_bank: str, synth_model_dir: Path, tmp_path: Path
+) -> None:
     address, env = ray_head
     no_auth = {k: v for k, v in env.items() if k != "RAY_AUTH_MODE"}
-    refused = subprocess.run([VENV_BIN / "ray", "job", "list", "--address", address], env=no_auth,
-                             capture_output=True, text=True)
+    refused = subprocess.run(
+        [VENV_BIN / "ray", "job", "list", "--address", address], env=no_auth, capture_output=True, text=True
+    )
     assert refused.returncode != 0 and "Authentication required" in refused.stdout + refused.stderr
 
     _manifest(tmp_path / "m.parquet", 4)
     out = tmp_path / "out"
-    submit = [VENV_BIN / "ray", "job", "submit", "--address", address, "--working-dir", ".", "--runtime-env",
-              "infra/ray/runtime_env.yaml", "--", "python", "-m", "jobs.synthesize", "--manifest",
-              str(tmp_path / "m.parquet"), "--voices", synth_voice_bank, "--model-dir", str(synth_model_dir),
-              "--out", str(out), "--rows-per-shard", "2", "--no-progress"]
+    submit = [
+        VENV_BIN / "ray",
+        "job",
+        "submit",
+        "--address",
+        address,
+        "--working-dir",
+        ".",
+        "--runtime-env",
+        "infra/ray/runtime_env.yaml",
+        "--",
+        "python",
+        "-m",
+        "jobs.synthesize",
+        "--manifest",
+        str(tmp_path / "m.parquet"),
+        "--voices",
+        synth_voice_bank,
+        "--model-dir",
+        str(synth_model_dir),
+        "--out",
+        str(out),
+        "--rows-per-shard",
+        "2",
+        "--no-progress",
+    ]
     done = subprocess.run(submit, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "connecting to Ray cluster" in done.stdout + done.stderr  # the driver joined the cluster, no local Ray
@@ -128,17 +177,24 @@ def _crontab() -> tuple[dict[str, str], list[str]]:
     return variables, commands
 
 
-def test_cron_command_line_survives_a_killed_driver(synth_voice_bank: str, synth_model_dir: Path,
-                                                    tmp_path: Path) -> None:
+def test_cron_command_line_survives_a_killed_driver(
+    synth_voice_bank: str, synth_model_dir: Path, tmp_path: Path
+) -> None:
     variables, commands = _crontab()
     assert len(commands) == 2 and commands[0] == commands[1]  # the retry line repeats the nightly command
     day = time.strftime("%Y-%m-%d", time.gmtime())
     _manifest(tmp_path / "requests" / day / "batch.parquet", 24)  # 3 batches of the default 8 rows
     home = tmp_path / "home"
     home.mkdir()
-    variables.update(SOVITS_HOME=str(REPO), SOVITS_PYTHON=sys.executable, REQUESTS=str(tmp_path / "requests"),
-                     VOICES=synth_voice_bank, MODEL_DIR=str(synth_model_dir), OUTPUTS=str(tmp_path / "outputs"),
-                     LOG_FILE=str(tmp_path / "cron.log"))
+    variables.update(
+        SOVITS_HOME=str(REPO),
+        SOVITS_PYTHON=sys.executable,
+        REQUESTS=str(tmp_path / "requests"),
+        VOICES=synth_voice_bank,
+        MODEL_DIR=str(synth_model_dir),
+        OUTPUTS=str(tmp_path / "outputs"),
+        LOG_FILE=str(tmp_path / "cron.log"),
+    )
     env_i = ["env", "-i", "PATH=/usr/bin:/bin", f"HOME={home}", *(f"{k}={v}" for k, v in variables.items())]
     out = tmp_path / "outputs" / day
 

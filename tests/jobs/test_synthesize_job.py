@@ -7,6 +7,7 @@ Covers invalid rows (exit 2, or failed rows with --skip-invalid), resume without
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import signal
@@ -28,7 +29,15 @@ from pipelines.storage import Storage
 
 pytestmark = pytest.mark.slow
 
-TEXTS = ["你好，世界。", "今天天气很好。", "我们去公园散步吧！", "一二三四五。", "春眠不觉晓。", "明天见。", "谢谢你。"]
+TEXTS = [
+    "你好，世界。",
+    "今天天气很好。",
+    "我们去公园散步吧！",
+    "一二三四五。",
+    "春眠不觉晓。",
+    "明天见。",
+    "谢谢你。",
+]
 
 
 def _write_manifest(storage: Storage, rel: str, rows: list[dict]) -> None:
@@ -38,13 +47,31 @@ def _write_manifest(storage: Storage, rel: str, rows: list[dict]) -> None:
 
 
 def _good_rows(n: int, prefix: str = "utt") -> list[dict]:
-    return [{"id": f"{prefix}{i:03d}", "text": TEXTS[i % len(TEXTS)], "voice_id": "zh_a" if i % 2 else "zh_b",
-             "seed": i if i % 3 == 0 else None, "speed": 1.2 if i == 1 else None} for i in range(n)]
+    return [
+        {
+            "id": f"{prefix}{i:03d}",
+            "text": TEXTS[i % len(TEXTS)],
+            "voice_id": "zh_a" if i % 2 else "zh_b",
+            "seed": i if i % 3 == 0 else None,
+            "speed": 1.2 if i == 1 else None,
+        }
+        for i in range(n)
+    ]
 
 
 def _config(manifest: str, bank: str, model: Path, out: str, **kw: object) -> SynthesizeJobConfig:
-    base = dict(manifest=manifest, voices=bank, model_dir=str(model), out=out, workers=1, num_gpus=0.0,
-                batch_size=2, rows_per_shard=3, max_new_tokens=12, progress=False)
+    base = dict(
+        manifest=manifest,
+        voices=bank,
+        model_dir=str(model),
+        out=out,
+        workers=1,
+        num_gpus=0.0,
+        batch_size=2,
+        rows_per_shard=3,
+        max_new_tokens=12,
+        progress=False,
+    )
     return SynthesizeJobConfig(**{**base, **kw})
 
 
@@ -63,11 +90,19 @@ def test_cli_has_help_on_every_flag() -> None:
     assert args.force and args.format == "wav" and args.workers is None
 
 
-def test_invalid_rows_stop_before_any_work(synth_voice_bank: str, synth_model_dir: Path, tmp_path: Path,
-                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_invalid_rows_stop_before_any_work(
+    synth_voice_bank: str, synth_model_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     src = Storage(tmp_path / "in")
-    _write_manifest(src, "m.parquet", [*_good_rows(2), {"id": "utt000", "text": "重复", "voice_id": "zh_a"},
-                                       {"id": "x", "text": "", "voice_id": "nobody"}])
+    _write_manifest(
+        src,
+        "m.parquet",
+        [
+            *_good_rows(2),
+            {"id": "utt000", "text": "重复", "voice_id": "zh_a"},
+            {"id": "x", "text": "", "voice_id": "nobody"},
+        ],
+    )
     out = tmp_path / "out"
     with caplog.at_level(logging.ERROR):
         assert run(_config(src.url("m.parquet"), synth_voice_bank, synth_model_dir, str(out))) == 2
@@ -76,16 +111,38 @@ def test_invalid_rows_stop_before_any_work(synth_voice_bank: str, synth_model_di
     assert not out.exists()  # nothing written, no worker started
 
 
-def test_local_run_resume_lock_and_force(ray_local: None, synth_voice_bank: str, synth_model_dir: Path,
-                                         tmp_path: Path) -> None:
+def test_incomplete_model_folder_is_invalid_input(
+    synth_voice_bank: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     src = Storage(tmp_path / "in")
-    bad = [{"id": "utt001", "text": "重复", "voice_id": "zh_a"}, {"id": "bad-voice", "text": "你好", "voice_id": "zz"},
-           {"id": "empty", "text": "  ", "voice_id": "zh_a"}, {"id": "fast", "text": "你好", "voice_id": "zh_a",
-                                                                 "speed": 9.0}]
+    _write_manifest(src, "m.parquet", _good_rows(2))
+    (tmp_path / "model").mkdir()
+    with caplog.at_level(logging.ERROR):
+        assert run(_config(src.url("m.parquet"), synth_voice_bank, tmp_path / "model", str(tmp_path / "out"))) == 2
+    assert "is incomplete: missing gpt, sovits" in caplog.text
+
+
+def test_local_run_resume_lock_and_force(
+    ray_local: None, synth_voice_bank: str, synth_model_dir: Path, tmp_path: Path
+) -> None:
+    src = Storage(tmp_path / "in")
+    bad = [
+        {"id": "utt001", "text": "重复", "voice_id": "zh_a"},
+        {"id": "bad-voice", "text": "你好", "voice_id": "zz"},
+        {"id": "empty", "text": "  ", "voice_id": "zh_a"},
+        {"id": "fast", "text": "你好", "voice_id": "zh_a", "speed": 9.0},
+    ]
     _write_manifest(src, "m.parquet", [*_good_rows(7), *bad])
     out = tmp_path / "out"
-    config = _config(src.url("m.parquet"), synth_voice_bank, synth_model_dir, str(out), skip_invalid=True,
-                     audio_format="flac", sample_rate=16000)
+    config = _config(
+        src.url("m.parquet"),
+        synth_voice_bank,
+        synth_model_dir,
+        str(out),
+        skip_invalid=True,
+        audio_format="flac",
+        sample_rate=16000,
+    )
     assert run(config) == 3  # some rows failed: the invalid ones
     storage = Storage(out)
     results = _results(storage)
@@ -101,8 +158,12 @@ def test_local_run_resume_lock_and_force(ray_local: None, synth_voice_bank: str,
     failed = {r["id"]: r["error"] for r in results.to_pylist() if r["status"] == "failed"}
     assert failed["bad-voice"].startswith("unknown_voice") and failed["empty"].startswith("empty_text")
     assert failed["fast"].startswith("out_of_range:speed") and failed["utt001"].startswith("duplicate_id")
-    summary = storage.read_text("summary.json")
-    assert '"failures_by_reason": {\n    "invalid_input": 4' in summary and '"ok": 7' in summary
+    summary = json.loads(storage.read_text("summary.json"))
+    assert summary["rows_by_status"] == {"ok": 7, "failed": 4} and summary["failures_by_reason"] == {
+        "invalid_input": 4
+    }
+    assert summary["invalid_by_check"] == {"duplicate_id": 1, "empty_text": 1, "out_of_range": 1, "unknown_voice": 1}
+    assert summary["audio_seconds"] > 0 and summary["real_time_factor"] > 0
 
     before = _snapshot(out)
     assert run(config) == 3
@@ -130,7 +191,9 @@ def _check_lock_refusals(config: SynthesizeJobConfig, storage: Storage) -> None:
     assert not storage.exists(LOCK_PATH)
 
 
-def test_s3_run_from_manifest_folder(ray_local: None, synth_voice_bank: str, synth_model_dir: Path, s3_bucket: str) -> None:
+def test_s3_run_from_manifest_folder(
+    ray_local: None, synth_voice_bank: str, synth_model_dir: Path, s3_bucket: str
+) -> None:
     bucket = Storage(s3_bucket)
     rows = _good_rows(5, prefix="s3u")
     _write_manifest(bucket, "requests/part-0.parquet", rows[:3])
@@ -150,7 +213,9 @@ def test_s3_run_from_manifest_folder(ray_local: None, synth_voice_bank: str, syn
     assert run(config) == 0 and out.list("_job/parts", recursive=True) == listing
 
 
-def test_killed_worker_loses_no_row(ray_local: None, synth_voice_bank: str, synth_model_dir: Path, tmp_path: Path) -> None:
+def test_killed_worker_loses_no_row(
+    ray_local: None, synth_voice_bank: str, synth_model_dir: Path, tmp_path: Path
+) -> None:
     src = Storage(tmp_path / "in")
     _write_manifest(src, "m.parquet", _good_rows(12))
     out = tmp_path / "out"

@@ -55,8 +55,13 @@ def test_actor_spec_builds_plain_object(tmp_path: Path) -> None:
 
 def test_pool_runs_tasks_and_reports_data_errors(ray_local: None, tmp_path: Path) -> None:
     got: dict[int, int] = {}
-    report = run_actor_pool(_spec(tmp_path), list(range(8)), n_workers=2, num_gpus=0,
-                            on_result=lambda task, res: got.__setitem__(task, res[1]))
+    report = run_actor_pool(
+        _spec(tmp_path),
+        list(range(8)),
+        n_workers=2,
+        num_gpus=0,
+        on_result=lambda task, res: got.__setitem__(task, res[1]),
+    )
     assert got == {t: t * t for t in range(8) if t != 5}
     assert report.n_succeeded == 7 and report.n_tasks == 8
     assert [(f.index, f.kind) for f in report.failures] == [(5, "task_error")]
@@ -80,8 +85,9 @@ def test_pool_retries_tasks_of_a_killed_worker(ray_local: None, tmp_path: Path) 
     killer.start()
     got: list[int] = []
     tasks = [t for t in range(10) if t != 5]
-    report = run_actor_pool(_spec(tmp_path), tasks, n_workers=1, num_gpus=0,
-                            on_result=lambda task, res: got.append(task))
+    report = run_actor_pool(
+        _spec(tmp_path), tasks, n_workers=1, num_gpus=0, on_result=lambda task, res: got.append(task)
+    )
     killer.join()
     assert killed, "the worker was never killed"
     assert report.ok and sorted(got) == tasks  # no task lost, each result delivered once
@@ -91,8 +97,14 @@ def test_pool_retries_tasks_of_a_killed_worker(ray_local: None, tmp_path: Path) 
 
 def test_poison_task_fails_after_retries_others_finish(ray_local: None, tmp_path: Path) -> None:
     got: list[int] = []
-    report = run_actor_pool(_spec(tmp_path), [1, 99, 2, 3], n_workers=1, num_gpus=0, max_task_retries=1,
-                            on_result=lambda task, res: got.append(task))
+    report = run_actor_pool(
+        _spec(tmp_path),
+        [1, 99, 2, 3],
+        n_workers=1,
+        num_gpus=0,
+        max_task_retries=1,
+        on_result=lambda task, res: got.append(task),
+    )
     assert sorted(got) == [1, 2, 3]
     assert [(f.index, f.kind) for f in report.failures] == [(1, "worker_lost")]
 

@@ -29,8 +29,9 @@ from pipelines.storage import Storage
 
 
 def _runnable(n: int, text: str = "hello") -> pa.Table:
-    manifest = pa.table({"id": [f"u{i:03d}" for i in range(n)], "text": [f"{text} {i}" for i in range(n)],
-                         "voice_id": ["v1"] * n})
+    manifest = pa.table(
+        {"id": [f"u{i:03d}" for i in range(n)], "text": [f"{text} {i}" for i in range(n)], "voice_id": ["v1"] * n}
+    )
     runnable, issues = validate_utterances(manifest, lambda v: True)
     assert not issues
     return runnable
@@ -66,8 +67,9 @@ def test_manifest_from_folder_and_glob(tmp_path) -> None:
 
     (tmp_path / "m").mkdir()
     pq.write_table(pa.table({"id": ["b1"], "text": ["x"], "voice_id": ["v"]}), tmp_path / "m" / "b.parquet")
-    pq.write_table(pa.table({"id": ["a1", "a2"], "text": ["x", "y"], "voice_id": ["v", "v"]}),
-                   tmp_path / "m" / "a.parquet")
+    pq.write_table(
+        pa.table({"id": ["a1", "a2"], "text": ["x", "y"], "voice_id": ["v", "v"]}), tmp_path / "m" / "a.parquet"
+    )
     assert load_manifest(str(tmp_path / "m")).column("id").to_pylist() == ["a1", "a2", "b1"]
     assert load_manifest(str(tmp_path / "m" / "b*.parquet")).column("id").to_pylist() == ["b1"]
     assert load_manifest(str(tmp_path / "m" / "a.parquet")).num_rows == 2
@@ -75,13 +77,14 @@ def test_manifest_from_folder_and_glob(tmp_path) -> None:
 
 def test_latest_successful_attempt_wins() -> None:
     t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    t1 = t0 + dt.timedelta(1)
     rows = [
         {"row": 0, "id": "a", "status": "ok", "audio_uri": "x", "attempt": "r1", "finished_at": t0},
-        {"row": 0, "id": "a", "status": "failed", "error": "e", "attempt": "r2", "finished_at": t0 + dt.timedelta(1)},
+        {"row": 0, "id": "a", "status": "failed", "error": "e", "attempt": "r2", "finished_at": t1},
         {"row": 1, "id": "b", "status": "ok", "audio_uri": "x", "attempt": "r1", "finished_at": t0},
-        {"row": 1, "id": "b", "status": "ok", "audio_uri": "y", "attempt": "r2", "finished_at": t0 + dt.timedelta(1)},
+        {"row": 1, "id": "b", "status": "ok", "audio_uri": "y", "attempt": "r2", "finished_at": t1},
         {"row": 2, "id": "c", "status": "failed", "error": "old", "attempt": "r1", "finished_at": t0},
-        {"row": 2, "id": "c", "status": "failed", "error": "new", "attempt": "r2", "finished_at": t0 + dt.timedelta(1)},
+        {"row": 2, "id": "c", "status": "failed", "error": "new", "attempt": "r2", "finished_at": t1},
     ]
     best = latest_per_row(results_table(rows))
     assert best.schema == RESULT_SCHEMA

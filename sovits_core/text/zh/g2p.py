@@ -1,19 +1,19 @@
 """Normalised Mandarin text -> v2 phones and phones-per-character (upstream ``chinese2.g2p``).
 
-The text (output of :func:`..normalize.normalize`) is cut after each punctuation mark; each piece is segmented by
+The text (output of :func:`.normalize.normalize`) is cut after each punctuation mark; each piece is segmented by
 jieba with parts of speech, regrouped for tone sandhi, and each word is read either with pypinyin (default) or with
 the readings predicted by G2PW for the whole piece. Each character then gives two phones (initial + toned final,
 see :mod:`.pinyin_map`) and each punctuation mark one phone.
 """
 
 import functools
-import logging
 import re
 from collections.abc import Sequence
 from typing import Protocol
 
 from pypinyin.contrib.tone_convert import to_finals_tone3, to_initials
 
+from ..errors import TextError
 from .erhua import apply_erhua
 from .lexicon import cut_with_pos, word_finals, word_initials
 from .normalize import PUNCTUATION
@@ -21,16 +21,14 @@ from .pinyin_map import syllable_symbols
 from .tone_sandhi import apply_sandhi, merge_for_sandhi
 
 
-logger = logging.getLogger(__name__)
-
 _RE_PIECES = re.compile(f"(?<=[{re.escape(PUNCTUATION)}])\\s*")
 _RE_LETTERS = re.compile("[a-zA-Z]+")
 
 WordPhones = tuple[tuple[str, ...], tuple[int, ...]]  # (phones, phones per character)
 
 
-class UnreadableError(ValueError):
-    """A syllable that has no v2 symbols (e.g. pypinyin's ``fiao`` for 覅); the text normaliser drops such characters."""
+class UnreadableError(TextError):
+    """A syllable without v2 symbols (pypinyin's ``fiao`` for 覅); the normaliser drops such characters first."""
 
 
 def split_pieces(text: str) -> list[str]:

@@ -18,11 +18,11 @@ import threading
 
 import jieba
 import jieba.posseg
-
-from . import search_cut
 from pypinyin import Style, lazy_pinyin
 from pypinyin.constants import RE_HANS
 from pypinyin.style import convert as convert_style
+
+from . import search_cut
 
 
 _CACHE_WORDS = 1 << 16
@@ -52,8 +52,6 @@ def cut_for_search(word: str) -> tuple[str, ...]:
     """jieba_fast-compatible search-engine segmentation of one word (dictionary sub-words, then the word)."""
     _ensure_jieba()
     return tuple(search_cut.cut_for_search(word))
-
-
 
 
 @functools.lru_cache(maxsize=4096)

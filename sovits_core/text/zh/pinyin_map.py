@@ -16,11 +16,6 @@ standard pinyin syllable table below plus a few spelling rules:
 import functools
 
 
-# Longest first, so "zh" wins over "z".
-INITIALS: tuple[str, ...] = (
-    "zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j", "q", "x", "r", "z", "c", "s", "y", "w",
-)  # fmt: skip
-
 _GUTTURAL_FINALS = "a ai an ang ao e ei en eng ong ou u ua uai uan uang ui un uo"
 _PALATAL_FINALS = "i ia ian iang iao ie in ing iong iu u v uan van ue ve un vn"
 _DENTAL_FINALS = "a ai an ang ao e ei en eng i ong ou u uan ui un uo"
@@ -117,7 +112,7 @@ def syllable_symbols(initial: str, final_with_tone: str) -> tuple[str, str] | No
         ``(initial_symbol, final_symbol_with_tone)``, or ``None`` when the syllable has no v2 symbols.
     """
     tone = final_with_tone[-1:]
-    if tone not in ("1", "2", "3", "4", "5") or tone == "":
+    if not tone or tone not in "12345":
         return None
     symbols = PINYIN_TO_SYMBOLS.get(pinyin_from_parts(initial, final_with_tone[:-1]))
     if symbols is None:

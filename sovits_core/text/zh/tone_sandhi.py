@@ -11,6 +11,8 @@ Two steps, both on jieba's ``(word, part-of-speech)`` segmentation:
 ``finals`` are pypinyin strict finals with a tone digit, e.g. ``["ia1", "i3"]`` for 家里.
 """
 
+import contextlib
+
 from .lexicon import cut_for_search, word_finals
 from .tone_words import MUST_NEUTRAL_WORDS, MUST_NOT_NEUTRAL_WORDS
 
@@ -234,8 +236,7 @@ def merge_for_sandhi(words: list[tuple[str, str]]) -> Segment:
     """Regroup jieba's ``(word, pos)`` list before sandhi (不, 一, reduplication, third tones, 儿)."""
     segment = _merge_reduplication(_merge_yi(_merge_bu(words)))
     for whole_words in (True, False):
-        try:
+        # A reading without a tone digit raises IndexError: keep the segmentation then, as upstream does.
+        with contextlib.suppress(IndexError):
             segment = _merge_third_tones(segment, whole_words)
-        except IndexError:  # a reading without a tone digit: keep the segmentation, as upstream does
-            pass
     return _merge_er(segment)

@@ -70,15 +70,27 @@ def main(out_path):
     for name, n_phones, n_prompt, input_seed, sampling, early_stop_num in CASES:
         tokens, reason, logits = run_case(model, n_phones, n_prompt, input_seed, sampling, early_stop_num)
         cases.append(
-            dict(name=name, n_phones=n_phones, n_prompt=n_prompt, input_seed=input_seed, sampling=sampling,
-                 early_stop_num=early_stop_num, tokens=tokens, stop_reason=reason,
-                 first_logits=[round(v, 5) for v in logits] if len(cases) < N_LOGIT_CASES else None)
+            dict(
+                name=name,
+                n_phones=n_phones,
+                n_prompt=n_prompt,
+                input_seed=input_seed,
+                sampling=sampling,
+                early_stop_num=early_stop_num,
+                tokens=tokens,
+                stop_reason=reason,
+                first_logits=[round(v, 5) for v in logits] if len(cases) < N_LOGIT_CASES else None,
+            )
         )
         print(name, reason, len(tokens), tokens[:12], file=sys.stderr)
     fixture = dict(
         description="Upstream GPT-SoVITS Text2SemanticDecoder.infer_panel outputs; see make_t2s_upstream_parity.py",
-        upstream_commit="48b1a016", torch_version=torch.__version__, config=TINY_CONFIG.to_ckpt_config(),
-        weight_seed=WEIGHT_SEED, eos_bias=EOS_BIAS, cases=cases,
+        upstream_commit="48b1a016",
+        torch_version=torch.__version__,
+        config=TINY_CONFIG.to_ckpt_config(),
+        weight_seed=WEIGHT_SEED,
+        eos_bias=EOS_BIAS,
+        cases=cases,
     )
     with open(out_path, "w") as f:
         json.dump(fixture, f, separators=(",", ":"))

@@ -6,6 +6,9 @@ version numbers, decimals, quantities, long digit strings, remaining numbers, sy
 operators) -> fold punctuation to ``! ? … , . -`` and drop everything that is not a CJK ideograph -> collapse runs of
 punctuation -> drop the few ideographs that have no v2 reading.
 
+(``sovits_core.text.zh.normalize`` is the function below; its submodules import by full path, e.g.
+``sovits_core.text.zh.normalize.sentence``.)
+
 That last step is ours: upstream crashes in G2P on the ~15 ideographs in U+4E00..U+9FA5 that pypinyin cannot read
 (兙, 兡, 瓩...) or reads as a syllable without v2 symbols (噷 ``hm``, 覅 ``fiao``); we drop them with a warning.
 """

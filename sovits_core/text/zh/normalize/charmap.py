@@ -122,4 +122,3 @@ def to_half_width(text: str) -> str:
     """
     text = text.translate(_FULL_TO_HALF)
     return _RE_NON_ASCII_DIGIT.sub(lambda match: str(unicodedata.decimal(match.group(0))), text)
-
