@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/t2s.py                      # batch 1 and 8, 2 CPU threads
     .venv/bin/python benchmarks/t2s.py --batch-sizes 1 4 8 16 --new-tokens 300 --threads 4
 
-Rows get mixed text lengths (40-80 phones) and prompt lengths (100-200 codes, one row reference-free), like a
-real batch of different voices. EOS is made impossible (its output row is set very negative) so every row decodes
+Rows get mixed text lengths (by default 40-80 phones) and prompt lengths (100-200 codes, i.e. 4-8 s of reference
+audio; one row reference-free), like a real batch of different voices. EOS is made impossible (its output row is set very negative) so every row decodes
 exactly ``--new-tokens`` tokens. Tokens/s counts generated tokens over the whole ``generate`` call (prefill
 included); "decoding alone" subtracts the time of a 1-token call (the prefill). The best of ``--repeats`` runs is
 reported. The machine's load average is logged: on a shared CPU, other processes make these figures worse.
@@ -39,11 +39,12 @@ def build_model(cfg: T2SConfig, device: str, dtype: torch.dtype) -> T2SModel:
     return model.to(device=device, dtype=dtype)
 
 
-def build_requests(cfg: T2SConfig, batch: int) -> list[T2SRequest]:
+def build_requests(cfg: T2SConfig, batch: int, phones: int = 60, prompt: int = 150) -> list[T2SRequest]:
+    """Rows with ``phones +- 20`` phones and ``prompt +- 50`` prompt codes; the last row of a batch is reference-free."""
     requests = []
     for row in range(batch):
-        n_phones = 40 + (row * 13) % 41
-        n_prompt = 0 if row == batch - 1 and batch > 1 else 100 + (row * 37) % 101
+        n_phones = max(1, phones - 20 + (row * 13) % 41)
+        n_prompt = 0 if row == batch - 1 and batch > 1 else max(0, prompt - 50 + (row * 37) % 101)
         requests.append(seeded_request(n_phones, n_prompt, row, cfg, seed=row, top_k=15))
     return requests
 
@@ -65,6 +66,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8], help="batch sizes to time")
     parser.add_argument("--new-tokens", type=int, default=200, help="tokens generated per row")
+    parser.add_argument("--phones", type=int, default=60, help="mean phones per row (prompt text + target text)")
+    parser.add_argument("--prompt-codes", type=int, default=150, help="mean prompt codes per row (25 per second)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per batch size (best is reported)")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -94,7 +97,7 @@ def main() -> None:
     generate(model, build_requests(cfg, 1), GenerateOptions(max_new_tokens=16))  # warm-up
     base = None
     for batch in args.batch_sizes:
-        requests = build_requests(cfg, batch)
+        requests = build_requests(cfg, batch, args.phones, args.prompt_codes)
         seconds, n_tokens = measure(model, requests, options, args.repeats)
         prefill_seconds, _ = measure(model, requests, GenerateOptions(max_new_tokens=1), args.repeats)
         rate = n_tokens / seconds

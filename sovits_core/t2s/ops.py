@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import weakref
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +13,8 @@ import torch.nn.functional as F
 logger = logging.getLogger(__name__)
 
 _onednn_enabled: bool | None = None  # None: not probed yet
-_PACK_ATTR = "_sovits_onednn_packed"
+# id(weight) -> (weakref to weight, (data_ptr, version), packed weight)
+_PACKED: dict[int, tuple[weakref.ref, tuple[int, int], torch.Tensor]] = {}
 
 
 def _probe_onednn() -> bool:
@@ -46,21 +48,25 @@ def onednn_linear_enabled() -> bool:
 
 
 def _packed(weight: torch.Tensor) -> torch.Tensor:
-    """``weight`` reordered into oneDNN's blocked layout, cached on the tensor object itself.
+    """``weight`` reordered into oneDNN's blocked layout, cached per weight tensor.
 
-    The cache is keyed on the storage address and version counter, so ``load_state_dict``, ``.to()`` or any
-    in-place update makes it pack again. It costs one extra copy of the weight in memory.
+    The cache is keyed on the tensor's identity, storage address and version counter, so ``load_state_dict``,
+    ``.to()`` or any in-place update packs again (an update through ``.data`` is not seen: avoid it). Entries
+    die with their weight; nothing is attached to the module, so models still pickle and deep-copy. It costs one
+    extra copy of each packed weight in memory.
     """
     try:
         version = weight._version
     except RuntimeError:  # inference tensors have no version counter
         version = -1
     key = (weight.data_ptr(), version)
-    entry = getattr(weight, _PACK_ATTR, None)
-    if entry is None or entry[0] != key:
-        entry = (key, torch.ops.mkldnn._reorder_linear_weight(weight.detach()))
-        setattr(weight, _PACK_ATTR, entry)
-    return entry[1]
+    entry = _PACKED.get(id(weight))
+    if entry is None or entry[0]() is not weight or entry[1] != key:
+        ident = id(weight)
+        owner = weakref.ref(weight, lambda _: _PACKED.pop(ident, None))
+        entry = (owner, key, torch.ops.mkldnn._reorder_linear_weight(weight.detach()))
+        _PACKED[ident] = entry
+    return entry[2]
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, relu: bool = False) -> torch.Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import pytest
@@ -349,6 +350,14 @@ def test_reloading_weights_refreshes_packed_kernels() -> None:
     fresh = seeded_model(TINY_CONFIG, seed=2)
     got, want = generate(reused, requests, options), generate(fresh, requests, options)
     assert [o.tokens.tolist() for o in got] == [o.tokens.tolist() for o in want]
+
+
+def test_model_pickles_after_decoding() -> None:
+    model = seeded_model(TINY_CONFIG, seed=1)
+    request = seeded_request(5, 3, 1, top_k=1)
+    first = generate(model, [request], GenerateOptions(max_new_tokens=12))[0]
+    copied = pickle.loads(pickle.dumps(model))  # e.g. shipping a model to a worker process
+    assert torch.equal(generate(copied, [request], GenerateOptions(max_new_tokens=12))[0].tokens, first.tokens)
 
 
 def test_bfloat16_model_decodes_on_its_dtype(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,6 +16,7 @@ generated tokens and the first step's logits.
 """
 
 import json
+import logging
 import sys
 
 import torch
@@ -23,6 +24,8 @@ from AR.models.t2s_model import Text2SemanticDecoder
 
 from sovits_core.t2s.testing import TINY_CONFIG, seeded_request, seeded_state_dict
 
+
+logger = logging.getLogger("make_t2s_upstream_parity")
 
 WEIGHT_SEED = 1234
 EOS_BIAS = 2.5
@@ -82,7 +85,7 @@ def main(out_path):
                 first_logits=[round(v, 5) for v in logits] if len(cases) < N_LOGIT_CASES else None,
             )
         )
-        print(name, reason, len(tokens), tokens[:12], file=sys.stderr)
+        logger.info("%s: %s after %d tokens, first %s", name, reason, len(tokens), tokens[:8])
     fixture = dict(
         description="Upstream GPT-SoVITS Text2SemanticDecoder.infer_panel outputs; see make_t2s_upstream_parity.py",
         upstream_commit="48b1a016",
@@ -98,4 +101,5 @@ def main(out_path):
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     main(sys.argv[1])
