@@ -146,7 +146,7 @@ def load_bundle(model_dir: str | Path, device: str | None = None, dtype: str | t
     t2s.load_state_dict(t2s_sd, strict=True)
     sovits_cfg, sovits_sd, version = load_sovits(files["sovits"])
     sovits = SynthesizerTrnV2(sovits_cfg)
-    sovits.load_weights(sovits_sd) if hasattr(sovits, "load_weights") else sovits.load_state_dict(sovits_sd)
+    sovits.load_weights(sovits_sd)
     ssl = SSLModel.from_folder(files["hubert"])
     bert = BertModel.from_folder(files["roberta"])
     for module in (t2s, sovits):
