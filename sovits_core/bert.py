@@ -48,11 +48,13 @@ class BertModel:
     ) -> BertModel:
         """Load a ``BertForMaskedLM`` folder with its tokenizer (``vocab.txt`` / ``tokenizer.json``)."""
         from transformers import AutoTokenizer, BertForMaskedLM
+        from transformers.utils import logging as hf_logging
 
         folder = check_model_folder(path)
         if not any((folder / name).is_file() for name in TOKENIZER_FILES):
             raise ModelFolderError(f"model folder {folder} is missing {' or '.join(TOKENIZER_FILES)}")
         try:
+            hf_logging.disable_progress_bar()
             tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
             mlm = BertForMaskedLM.from_pretrained(folder, local_files_only=True)
         except (OSError, ValueError) as exc:

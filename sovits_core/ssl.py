@@ -58,10 +58,12 @@ class SSLModel:
     ) -> SSLModel:
         """Load a transformers ``HubertModel`` folder (``config.json`` + ``model.safetensors``/``pytorch_model.bin``)."""
         from transformers import HubertModel
+        from transformers.utils import logging as hf_logging
 
         folder = check_model_folder(path)
         _check_preprocessor(folder)
         try:
+            hf_logging.disable_progress_bar()
             model = HubertModel.from_pretrained(folder, local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ModelFolderError(f"cannot load CNHuBERT from {folder}: {exc}") from exc
