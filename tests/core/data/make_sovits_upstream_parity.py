@@ -40,7 +40,7 @@ def _install_stand_ins() -> None:
             return x.transpose(1, 2)
         if pattern == "... d -> (...) d":
             return x.reshape(-1, x.shape[-1])
-        raise NotImplementedError(pattern)
+        raise ValueError(f"einops stand-in does not know pattern {pattern!r}")
 
     sys.modules["einops"] = types.SimpleNamespace(rearrange=rearrange, repeat=None)
     for name in ("f5_tts", "f5_tts.model"):
