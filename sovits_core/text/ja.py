@@ -21,6 +21,7 @@ import re
 from types import ModuleType
 
 from .errors import TextError, missing_extra
+from .marks import CJK_MARKS
 from .symbols import PUNCTUATION, SYMBOL_TO_ID, UNK
 
 
@@ -35,17 +36,7 @@ _RE_TOKEN = re.compile(f"[{_JA_CHARS}]+|[^{_JA_CHARS}]")
 _RE_JA_RUN = re.compile(f"[{_JA_CHARS}]")
 _RE_REPEATED_PUNCTUATION = re.compile("([{0}])([{0}])+".format("".join(re.escape(p) for p in PUNCTUATION)))
 
-_MARK_TO_PHONE = {
-    "：": ",",
-    "；": ",",
-    "，": ",",
-    "。": ".",
-    "！": "!",
-    "？": "?",
-    "\n": ".",
-    "·": ",",
-    "、": ",",
-}
+_MARK_TO_PHONE = CJK_MARKS
 
 _RE_CURRENT_PHONE = re.compile(r"\-(.*?)\+")
 _RE_A1 = re.compile(r"/A:([0-9\-]+)\+")

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from types import ModuleType
 
 from .errors import TextError, missing_extra
+from .marks import CJK_MARKS
 from .symbols import SYMBOL_TO_ID
 
 
@@ -46,18 +47,7 @@ _RE_COMPOUND_VOWEL = re.compile("|".join(_VOWEL_SPLITS))
 _RE_LIAISON_ERROR = re.compile(r"(ㅇㅡㄹ|ㄹㅡㄹ) ㄹ")
 _RE_FINAL_JAMO = re.compile(r"([\u3131-\u3163])$")
 
-_MARK_TO_PHONE = {
-    "：": ",",
-    "；": ",",
-    "，": ",",
-    "。": ".",
-    "！": "!",
-    "？": "?",
-    "\n": ".",
-    "·": ",",
-    "、": ",",
-    " ": "空",
-}
+_MARK_TO_PHONE = {**CJK_MARKS, " ": "空"}
 _UNKNOWN = "停"
 
 

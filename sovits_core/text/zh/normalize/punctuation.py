@@ -7,20 +7,14 @@ After this step a Mandarin text holds only CJK Unified Ideographs U+4E00..U+9FA5
 
 import re
 
+from sovits_core.text.marks import CJK_MARKS
+
 
 PUNCTUATION = "!?…,.-"
 
 # Multi-character keys first is not needed: "..." is the only one and no other key is a prefix of it.
 _FOLD: dict[str, str] = {
-    "：": ",",
-    "；": ",",
-    "，": ",",
-    "。": ".",
-    "！": "!",
-    "？": "?",
-    "\n": ".",
-    "·": ",",
-    "、": ",",
+    **CJK_MARKS,
     "...": "…",
     "$": ".",
     "/": ",",
