@@ -9,6 +9,7 @@ Everything a job keeps besides its outputs lives under ``OUT/_job/``::
     OUT/_job/done/{shard:05d}.json     completion marker of a shard, with its counters (written after its parts)
     OUT/_job/invalid.parquet           result rows of manifest rows rejected by validation (--skip-invalid)
     OUT/_job/lock.json                 the job lock (see pipelines.lock)
+    OUT/_job/logs/{shard:05d}.{attempt}.log   the worker's log of that shard run (see pipelines.shard_log)
 
 The plan is computed on the first run and never recomputed: a rerun reuses it, whatever ``--rows-per-shard`` says,
 and refuses to run when the manifest's content changed (the fingerprint differs).

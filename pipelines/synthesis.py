@@ -29,7 +29,8 @@ import pyarrow.parquet as pq
 
 from manifests.results import STATUS_FAILED, STATUS_OK, conform, results_table
 from pipelines.audio_io import ENCODE_FORMATS, encode_audio
-from pipelines.shards import list_parts, mark_done, part_path, read_marker, read_shard
+from pipelines.shard_log import shard_log, shard_log_path
+from pipelines.shards import JOB_DIR, list_parts, mark_done, part_path, read_marker, read_shard
 from pipelines.storage import Storage, StorageError, get_storage
 from pipelines.voice_bank import VoiceBank, VoiceBankError
 
@@ -132,10 +133,17 @@ class SynthesisStage:
         )
 
     def __call__(self, shard: int) -> ShardOutcome:
-        started = time.perf_counter()
         marker = read_marker(self.storage, shard)
         if marker is not None and (not self.config.force or marker.get("attempt") == self.config.attempt):
             return ShardOutcome(**{k: v for k, v in marker.items() if k in ShardOutcome.__dataclass_fields__})
+        with shard_log(self.storage, shard_log_path(JOB_DIR, shard, self.config.attempt)):
+            logger.info("shard %05d: attempt %s on %s", shard, self.config.attempt, self.worker)
+            outcome = self._run_shard(shard)
+            logger.info("shard %05d: %s", shard, outcome.to_dict())
+        return outcome
+
+    def _run_shard(self, shard: int) -> ShardOutcome:
+        started = time.perf_counter()
         outcome = ShardOutcome(shard, worker=self.worker, attempt=self.config.attempt, started_at=time.time())
         rows = read_shard(self.storage, shard).to_pylist()
         finished = self._finished_rows(shard)

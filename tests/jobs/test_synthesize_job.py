@@ -163,6 +163,9 @@ def test_local_run_resume_lock_and_force(
         "invalid_input": 4
     }
     assert summary["invalid_by_check"] == {"duplicate_id": 1, "empty_text": 1, "out_of_range": 1, "unknown_voice": 1}
+    logs = sorted((out / "_job" / "logs").iterdir())  # one log per shard run, uploaded by the worker
+    assert logs and all(p.suffix == ".log" for p in logs)
+    assert "shard 00000: attempt" in logs[0].read_text()
     assert summary["audio_seconds"] > 0 and summary["real_time_factor"] > 0
 
     before = _snapshot(out)
