@@ -53,6 +53,7 @@ class SynthesizeJobConfig:
     break_stale_lock: bool = False
     stale_lock_minutes: float = 10.0
     max_task_retries: int = 3
+    shard_timeout_minutes: float | None = None  # a shard running longer restarts its worker and is retried
     ray_address: str | None = None
     device: str | None = None
     dtype: str | None = None
@@ -67,6 +68,8 @@ class SynthesizeJobConfig:
             raise ValueError(f"num_gpus must be >= 0, got {self.num_gpus}")
         if self.rows_per_shard < 1 or self.batch_size < 1:
             raise ValueError("rows_per_shard and batch_size must be >= 1")
+        if self.shard_timeout_minutes is not None and self.shard_timeout_minutes <= 0:
+            raise ValueError("shard_timeout_minutes must be > 0")
         if self.stale_lock_minutes <= 1:
             raise ValueError("stale_lock_minutes must be > 1 (the heartbeat beats every 30 s)")
 
@@ -207,6 +210,7 @@ def _run_pool(config: SynthesizeJobConfig, plan, pending: list[int], done_rows: 
                 num_gpus=num_gpus,
                 on_result=on_result,
                 max_task_retries=config.max_task_retries,
+                task_timeout=None if config.shard_timeout_minutes is None else 60.0 * config.shard_timeout_minutes,
             )
         finally:
             progress.close()
@@ -319,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--stale-lock-minutes", type=float, default=10.0, help="heartbeat age after which a lock is stale")
     p.add_argument("--max-task-retries", type=int, default=3, help="retries of a shard whose worker died")
+    p.add_argument("--shard-timeout-minutes", type=float, default=None,
+                   help="restart a worker whose shard runs longer than this and retry the shard (default: no limit)")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else local Ray)")
     p.add_argument("--device", default=None, help="torch device for the model (default: CUDA if visible, else CPU)")
     p.add_argument("--dtype", default=None, help="model dtype: float32, float16, bfloat16 (default: fp16 on CUDA)")
@@ -356,6 +362,7 @@ def config_from_args(args: argparse.Namespace) -> SynthesizeJobConfig:
         break_stale_lock=args.break_stale_lock,
         stale_lock_minutes=args.stale_lock_minutes,
         max_task_retries=args.max_task_retries,
+        shard_timeout_minutes=args.shard_timeout_minutes,
         ray_address=args.ray_address,
         device=args.device,
         dtype=args.dtype,

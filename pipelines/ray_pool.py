@@ -209,8 +209,17 @@ def _wait_ready(actors: list[Any]) -> list[Any]:
 class _Dispatcher(Generic[T, R]):
     """Keeps up to ``depth`` calls queued per actor and routes finished calls to ``on_result``."""
 
-    def __init__(self, actors: list[Any], tasks: Sequence[T], on_result: Callable[[T, R], None], depth: int) -> None:
+    def __init__(
+        self,
+        actors: list[Any],
+        tasks: Sequence[T],
+        on_result: Callable[[T, R], None],
+        depth: int,
+        task_timeout: float | None = None,
+    ) -> None:
         self.actors = actors
+        self.task_timeout = task_timeout
+        self.started: dict[Any, float] = {}  # ObjectRef -> when it was submitted (or its worker last restarted)
         self.tasks = tasks
         self.on_result = on_result
         self.depth = depth
@@ -226,15 +235,22 @@ class _Dispatcher(Generic[T, R]):
         for slot, actor in enumerate(self.actors):
             while slot not in self.dead and self.load[slot] < self.depth and self.pending:
                 index = self.pending.popleft()
-                self.in_flight[actor.run.remote(self.tasks[index])] = (index, slot)
+                ref = actor.run.remote(self.tasks[index])
+                self.in_flight[ref] = (index, slot)
+                self.started[ref] = time.monotonic()
                 self.load[slot] += 1
 
     def step(self) -> None:
         import ray
 
-        done, _ = ray.wait(list(self.in_flight), num_returns=1)
+        timeout = None if self.task_timeout is None else max(0.1, min(self.task_timeout, 5.0))
+        done, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=timeout)
+        if not done:
+            self.restart_overdue()
+            return
         for ref in done:
             index, slot = self.in_flight.pop(ref)
+            self.started.pop(ref, None)
             self.load[slot] -= 1
             try:
                 result = ray.get(ref)
@@ -248,6 +264,23 @@ class _Dispatcher(Generic[T, R]):
                 self.on_result(self.tasks[index], result)
                 self.driver_seconds += time.perf_counter() - started
                 self.n_succeeded += 1
+
+    def restart_overdue(self) -> None:
+        """Kill (and so restart) the worker of every call running longer than ``task_timeout``.
+
+        Ray re-runs the call on the restarted actor, counting it against ``max_task_retries``; a call that keeps
+        hanging therefore ends as ``worker_lost`` once its retries are used up.
+        """
+        import ray
+
+        now = time.monotonic()
+        for ref, (index, slot) in list(self.in_flight.items()):
+            if now - self.started[ref] > self.task_timeout:
+                logger.warning("task %d ran over %.0f s: restarting pool worker %d", index, self.task_timeout, slot)
+                ray.kill(self.actors[slot], no_restart=False)
+                for other, (_, other_slot) in self.in_flight.items():
+                    if other_slot == slot:
+                        self.started[other] = now
 
     def _worker_lost(self, index: int, slot: int, exc: Exception) -> None:
         import ray
@@ -292,6 +325,7 @@ def run_actor_pool(
     max_restarts: int = -1,
     num_cpus: float = 1.0,
     max_in_flight_per_actor: int = 1,
+    task_timeout: float | None = None,
 ) -> PoolReport:
     """Run ``tasks`` on ``n_workers`` Ray actors built from ``actor_factory``; call ``on_result`` in the driver.
 
@@ -309,6 +343,7 @@ def run_actor_pool(
         num_cpus: CPUs per actor.
         max_in_flight_per_actor: calls queued on each actor. 1 (default) suits coarse tasks (shards): a task that
             kills its actor then cannot use up the retries of tasks queued behind it; raise it for tiny tasks.
+        task_timeout: seconds a call may run before its worker is restarted and the call retried (None: no limit).
 
     Returns:
         A :class:`PoolReport` with successes, failures (task index, kind, message) and timings.
@@ -327,7 +362,8 @@ def run_actor_pool(
     actors = _make_actors(actor_factory, n_workers, num_gpus, num_cpus, max_restarts, max_task_retries)
     try:
         actors = _wait_ready(actors)
-        dispatcher: _Dispatcher[T, R] = _Dispatcher(actors, tasks, on_result, max(1, max_in_flight_per_actor))
+        depth = max(1, max_in_flight_per_actor)
+        dispatcher: _Dispatcher[T, R] = _Dispatcher(actors, tasks, on_result, depth, task_timeout)
         dispatcher.run()
     finally:
         for actor in actors:

@@ -38,6 +38,9 @@ class Recorder:
             raise RuntimeError("bad row 5")
         if task == 99:
             os._exit(1)  # a poison task: kills its worker every time
+        if task == 77 and not (self.folder / "hung_77").exists():
+            (self.folder / "hung_77").write_text(str(os.getpid()))
+            time.sleep(600)  # hangs on its first attempt only
         with open(self.folder / "done", "a") as fh:
             fh.write(f"{task}\n")
         return task, task * task
@@ -118,3 +121,21 @@ def test_resolve_workers_falls_back_to_cpu(ray_local: None) -> None:
     assert resolve_workers(None, None) == (1, 0.0)  # the test cluster has no GPU
     assert resolve_workers(3, 0) == (3, 0.0)
     assert resolve_workers(2, 0.5) == (2, 0.5)  # asked explicitly: kept (warns that the cluster lacks GPUs)
+
+
+def test_hung_task_is_restarted_after_its_timeout(ray_local: None, tmp_path: Path) -> None:
+    got: dict[int, int] = {}
+    started = time.perf_counter()
+    report = run_actor_pool(
+        _spec(tmp_path),
+        [76, 77, 78],
+        n_workers=1,
+        num_gpus=0,
+        on_result=lambda task, res: got.__setitem__(task, res[1]),
+        task_timeout=3.0,
+    )
+    assert got == {76: 76 * 76, 77: 77 * 77, 78: 78 * 78}, report.failures
+    assert report.failures == []
+    assert (tmp_path / "hung_77").exists()  # the first attempt did hang
+    assert len((tmp_path / "inits").read_text().split()) == 2  # the worker was restarted once
+    assert time.perf_counter() - started < 120
