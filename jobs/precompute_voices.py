@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -32,8 +31,9 @@ from pipelines.precompute import (
     model_fingerprint,
     plan_precompute,
 )
-from pipelines.storage import Storage, StorageError, get_storage, split_url
+from pipelines.storage import Storage, StorageError, StorageNotFound, get_storage, split_url
 from pipelines.voice_bank import read_index, write_index
+from sovits_core.bundle import ModelDirError
 
 
 logger = logging.getLogger("jobs.precompute_voices")
@@ -214,12 +214,15 @@ def run(config: PrecomputeConfig) -> int:
     """Run the job; returns the process exit code (see the module docstring)."""
     try:
         voices, folder = load_voices(config.voices)
-    except ManifestError as exc:
+    except (ManifestError, StorageNotFound) as exc:
         logger.error("%s", exc)
         return EXIT_INVALID
     logger.info("voices manifest %s: %d voice(s)", config.voices, len(voices))
     try:
         return run_valid(config, voices, folder)
+    except (StorageNotFound, ModelDirError) as exc:  # the model folder (or bank root) is missing or incomplete
+        logger.error("invalid input: %s", exc)
+        return EXIT_INVALID
     except Exception:
         logger.exception("precompute_voices failed")
         return EXIT_FATAL
@@ -232,4 +235,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from jobs.process_exit import exit_process
+
+    exit_process(main())

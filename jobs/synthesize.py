@@ -273,12 +273,13 @@ def run(config: SynthesizeJobConfig) -> int:
     """Run one synthesis job; return its exit code (see module docstring). Never raises for expected failures."""
     from pipelines.lock import LockHeld
     from pipelines.shards import PlanMismatch
+    from pipelines.storage import StorageNotFound
     from pipelines.voice_bank import VoiceBankError
     from sovits_core.bundle import ModelDirError
 
     try:
         return _execute(config)
-    except (ManifestError, PlanMismatch, VoiceBankError, ModelDirError) as exc:
+    except (ManifestError, PlanMismatch, VoiceBankError, ModelDirError, StorageNotFound) as exc:
         logger.error("invalid input: %s", exc)
         return EXIT_INVALID
     except LockHeld as exc:
@@ -384,4 +385,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from jobs.process_exit import exit_process
+
+    exit_process(main())
