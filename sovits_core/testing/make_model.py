@@ -170,6 +170,9 @@ def make_model(out_dir: str | Path, size: str = "tiny", seed: int = 0) -> Path:
     """Write the four model parts to ``out_dir`` (created if needed); returns the folder."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ssl_dim = write_hubert(out / HUBERT_DIR, size, seed + 2)
