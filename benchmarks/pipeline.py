@@ -33,6 +33,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from manifests.testing import two_voice_table
+
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -59,17 +61,7 @@ def build_inputs(size: str, work: Path) -> tuple[Path, str]:
 
     model = make_model(work / f"model-{size}", size, seed=0)
     shutil.copy(CLIP, work / "mei.wav")
-    pq.write_table(
-        pa.table(
-            {
-                "voice_id": ["zh_a", "zh_b"],
-                "ref_audio": [["mei.wav"], ["mei.wav"]],
-                "ref_text": ["今天天气很好，我们一起去公园散步吧。", None],
-                "ref_lang": ["zh", "zh"],
-            }
-        ),
-        work / "voices.parquet",
-    )
+    pq.write_table(two_voice_table(), work / "voices.parquet")
     bank = str(work / f"bank-{size}")
     if (
         precompute(PrecomputeConfig(voices=str(work / "voices.parquet"), model_dir=str(model), out=bank, workers=0))

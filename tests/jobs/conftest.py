@@ -6,9 +6,10 @@ import dataclasses
 import shutil
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
+from manifests.testing import two_voice_table
 
 
 EXAMPLE_CLIP = Path(__file__).resolve().parents[2] / "manifests" / "examples" / "voices" / "zh_mei.wav"
@@ -34,17 +35,7 @@ def synth_voice_bank(synth_model_dir: Path, tmp_path_factory: pytest.TempPathFac
 
     src = tmp_path_factory.mktemp("voices")
     shutil.copy(EXAMPLE_CLIP, src / "mei.wav")
-    pq.write_table(
-        pa.table(
-            {
-                "voice_id": ["zh_a", "zh_b"],
-                "ref_audio": [["mei.wav"], ["mei.wav"]],
-                "ref_text": ["今天天气很好，我们一起去公园散步吧。", None],
-                "ref_lang": ["zh", "zh"],
-            }
-        ),
-        src / "voices.parquet",
-    )
+    pq.write_table(two_voice_table(), src / "voices.parquet")
     bank = str(tmp_path_factory.mktemp("bank"))
     config = PrecomputeConfig(voices=str(src / "voices.parquet"), model_dir=str(synth_model_dir), out=bank, workers=0)
     assert run(config) == 0
