@@ -10,8 +10,15 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+
+if TYPE_CHECKING:
+    from sovits_core.bundle import TTSBundle
+    from sovits_core.synthesize import SynthesisRequest
+    from sovits_core.voice import VoiceFeatures
 
 
 logger = logging.getLogger("sovits_core")
@@ -31,7 +38,7 @@ def read_audio(path: str) -> tuple[np.ndarray, int]:
         raise CliError(f"audio file not found: {path}")
     try:
         wav, sr = sf.read(path, dtype="float32", always_2d=False)
-    except Exception as exc:  # soundfile raises several types for unreadable files
+    except (sf.SoundFileError, RuntimeError, ValueError) as exc:  # what soundfile raises for unreadable files
         raise CliError(f"cannot read audio {path}: {exc}") from exc
     return wav, sr
 
@@ -47,7 +54,9 @@ def write_audio(path: str, wav: np.ndarray, sr: int) -> None:
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model-dir", required=True, help="folder with gpt.ckpt, sovits.pth and the HuBERT/RoBERTa folders")
+    p.add_argument(
+        "--model-dir", required=True, help="folder with gpt.ckpt, sovits.pth and the HuBERT/RoBERTa folders"
+    )
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when available)")
     p.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (half precision on CUDA only)")
     p.add_argument("--out", required=True, help="output file (.wav, .flac, .ogg) or .npz for trace")
@@ -87,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(args):
+def _load(args: argparse.Namespace) -> TTSBundle:
     from sovits_core.bundle import ModelDirError, load_bundle
 
     try:
@@ -96,25 +105,32 @@ def _load(args):
         raise CliError(str(exc)) from exc
 
 
-def _voice(bundle, args, ref_text: str | None, ref_lang: str):
+def _voice(bundle: TTSBundle, args: argparse.Namespace, ref_text: str | None, ref_lang: str) -> VoiceFeatures:
     from sovits_core.voice import ReferenceClip, build_voice_features
 
     clips = [ReferenceClip(*read_audio(path)) for path in args.ref]
     return build_voice_features(bundle, clips, ref_text, ref_lang)
 
 
-def _request(args, voice):
+def _request(args: argparse.Namespace, voice: VoiceFeatures) -> SynthesisRequest:
     from sovits_core.synthesize import SynthesisRequest
 
     if not args.text.strip():
         raise CliError("--text is empty")
     return SynthesisRequest(
-        text=args.text, lang=args.lang, voice=voice, seed=args.seed, speed=args.speed, top_k=args.top_k,
-        top_p=args.top_p, temperature=args.temperature, repetition_penalty=args.repetition_penalty,
+        text=args.text,
+        lang=args.lang,
+        voice=voice,
+        seed=args.seed,
+        speed=args.speed,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        temperature=args.temperature,
+        repetition_penalty=args.repetition_penalty,
     )
 
 
-def cmd_say(args) -> int:
+def cmd_say(args: argparse.Namespace) -> int:
     from sovits_core.synthesize import SynthesisOptions, synthesize
 
     bundle = _load(args)
@@ -123,11 +139,13 @@ def cmd_say(args) -> int:
     if result.error:
         raise CliError(result.error)
     write_audio(args.out, result.audio, result.sample_rate)
-    logger.info("wrote %s (%.2f s, %d tokens, stop: %s)", args.out, result.duration, result.n_tokens, result.stop_reason)
+    logger.info(
+        "wrote %s (%.2f s, %d tokens, stop: %s)", args.out, result.duration, result.n_tokens, result.stop_reason
+    )
     return 0
 
 
-def cmd_trace(args) -> int:
+def cmd_trace(args: argparse.Namespace) -> int:
     from sovits_core.convert import trace
     from sovits_core.synthesize import SynthesisOptions
 
@@ -142,7 +160,7 @@ def cmd_trace(args) -> int:
     return 0
 
 
-def cmd_convert(args) -> int:
+def cmd_convert(args: argparse.Namespace) -> int:
     from sovits_core.convert import convert_voice
 
     bundle = _load(args)

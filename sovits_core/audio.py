@@ -23,7 +23,9 @@ SSL_PAD_SAMPLES = 9600  # upstream appends int(32000 * 0.3) zeros to the 16 kHz 
 
 MIN_REF_SECONDS = 3.0
 MAX_REF_SECONDS = 10.0
-SILENCE_PEAK = 1e-3  # a clip whose peak is below this is silent
+MIN_REF_SAMPLE_RATE = 8000  # clips below this rate are refused
+LOW_REF_SAMPLE_RATE = 16000  # clips below this rate are used with a warning (no content above 4-8 kHz)
+SILENCE_PEAK = 1e-3  # a clip whose peak is below this is silent; one varying less than this around its mean is DC
 CLIP_LEVEL = 0.999
 MAX_CLIPPED_FRACTION = 0.01
 TRIM_TOP_DB = 40.0
@@ -104,6 +106,7 @@ class PreparedClip:
     sample_rate: int
     seconds: float
     warnings: tuple[str, ...]
+    cut: bool = False  # longer than the maximum: only its best window is kept
 
 
 def prepare_reference(
@@ -115,11 +118,36 @@ def prepare_reference(
 ) -> PreparedClip:
     """Check and clean one reference clip; raise :class:`ClipError` with the reason when it is unusable.
 
-    Steps: down-mix to mono, reject empty / non-finite / silent / clipped audio, trim leading and trailing silence,
-    reject clips shorter than ``min_seconds`` and cut clips longer than ``max_seconds`` to their best window.
+    Steps: refuse rates below 8 kHz, down-mix to mono, refuse empty / non-finite / silent / DC-only / clipped audio,
+    trim leading and trailing silence, refuse clips shorter than ``min_seconds`` and cut clips longer than
+    ``max_seconds`` to their best window. Rates below 16 kHz are accepted with a warning (the voice may sound muffled).
     """
-    if sample_rate < 8000:
-        raise ClipError(clip_index, f"sample rate {sample_rate} Hz is below 8000 Hz")
+    if sample_rate < MIN_REF_SAMPLE_RATE:
+        raise ClipError(clip_index, f"sample rate {sample_rate} Hz is below {MIN_REF_SAMPLE_RATE} Hz")
+    mono = _checked_mono(wav, clip_index)
+    trimmed = trim_silence(mono, sample_rate)
+    seconds = len(trimmed) / sample_rate
+    if seconds < min_seconds:
+        raise ClipError(clip_index, f"too short after trimming silence ({seconds:.2f} s < {min_seconds:g} s)")
+    warnings: list[str] = []
+    if sample_rate < LOW_REF_SAMPLE_RATE:
+        warnings.append(
+            f"clip {clip_index} is {sample_rate} Hz: below {LOW_REF_SAMPLE_RATE // 1000} kHz the voice may sound muffled"
+        )
+    cut = seconds > max_seconds
+    if cut:
+        start, end = best_window(trimmed, sample_rate, max_seconds)
+        warnings.append(
+            f"clip {clip_index} cut from {seconds:.1f} s to {max_seconds:g} s "
+            f"(best window {start / sample_rate:.1f}-{end / sample_rate:.1f} s)"
+        )
+        trimmed = trimmed[start:end]
+        seconds = len(trimmed) / sample_rate
+    return PreparedClip(np.ascontiguousarray(trimmed), sample_rate, seconds, tuple(warnings), cut)
+
+
+def _checked_mono(wav: np.ndarray, clip_index: int) -> np.ndarray:
+    """Mono float32 samples, or :class:`ClipError` for empty, non-finite, silent, DC-only or clipped audio."""
     try:
         mono = to_mono(wav)
     except ValueError as exc:
@@ -131,20 +159,14 @@ def prepare_reference(
     peak = float(np.max(np.abs(mono)))
     if peak < SILENCE_PEAK:
         raise ClipError(clip_index, f"audio is silent (peak {peak:.2e})")
+    offset = float(np.mean(mono, dtype=np.float64))
+    variation = float(np.max(np.abs(mono.astype(np.float64) - offset)))
+    if variation < SILENCE_PEAK:
+        raise ClipError(
+            clip_index,
+            f"audio is only a DC offset (constant level {offset:+.3f}, varies by {variation:.2e}): no sound",
+        )
     clipped = float(np.mean(np.abs(mono) >= CLIP_LEVEL))
     if clipped > MAX_CLIPPED_FRACTION:
         raise ClipError(clip_index, f"audio is clipped ({clipped:.1%} of samples at full scale)")
-    trimmed = trim_silence(mono, sample_rate)
-    seconds = len(trimmed) / sample_rate
-    if seconds < min_seconds:
-        raise ClipError(clip_index, f"too short after trimming silence ({seconds:.2f} s < {min_seconds:g} s)")
-    warnings: list[str] = []
-    if seconds > max_seconds:
-        start, end = best_window(trimmed, sample_rate, max_seconds)
-        warnings.append(
-            f"clip {clip_index} cut from {seconds:.1f} s to {max_seconds:g} s "
-            f"(best window {start / sample_rate:.1f}-{end / sample_rate:.1f} s)"
-        )
-        trimmed = trimmed[start:end]
-        seconds = len(trimmed) / sample_rate
-    return PreparedClip(np.ascontiguousarray(trimmed), sample_rate, seconds, tuple(warnings))
+    return mono

@@ -41,6 +41,7 @@ def linear_spectrogram(
         raise ValueError(f"audio of {wav.shape[1]} samples is too short for a spectrogram (needs > {pad})")
     x = F.pad(wav.float().unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
     window = torch.hann_window(win_length, device=x.device, dtype=torch.float32)
+    # every argument spelled out as upstream passes it (keyword calls elsewhere share only this shape)
     spec = torch.stft(
         x,
         n_fft,

@@ -16,18 +16,32 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from sovits_core.audio import SAMPLE_RATE
 
 
+if TYPE_CHECKING:  # the networks' modules are imported when a bundle is loaded, not with this module
+    from sovits_core.bert import BertModel
+    from sovits_core.sovits.model import SynthesizerTrnV2
+    from sovits_core.ssl import SSLModel
+    from sovits_core.t2s.model import T2SModel
+
+
 logger = logging.getLogger(__name__)
 
 HUBERT_DIR = "chinese-hubert-base"
 ROBERTA_DIR = "chinese-roberta-wwm-ext-large"
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
-           "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
 
 
 class ModelDirError(ValueError):
@@ -38,10 +52,10 @@ class ModelDirError(ValueError):
 class TTSBundle:
     """Everything inference needs, already on ``device`` in ``dtype`` and in eval mode."""
 
-    t2s: torch.nn.Module
-    sovits: torch.nn.Module
-    ssl: object  # sovits_core.ssl.SSLModel
-    bert: object  # sovits_core.bert.BertModel
+    t2s: T2SModel
+    sovits: SynthesizerTrnV2
+    ssl: SSLModel
+    bert: BertModel
     device: torch.device
     dtype: torch.dtype
     fingerprint: str
@@ -130,14 +144,29 @@ def model_fingerprint(model_dir: str | Path) -> str:
     return fingerprint_files([files["gpt"], files["sovits"], files["hubert"], files["roberta"]])
 
 
-def load_bundle(model_dir: str | Path, device: str | None = None, dtype: str | torch.dtype | None = None) -> TTSBundle:
-    """Load GPT, SoVITS, CNHuBERT and RoBERTa from ``model_dir`` (a local folder)."""
+def load_bundle(
+    model_dir: str | Path,
+    device: str | None = None,
+    dtype: str | torch.dtype | None = None,
+    fingerprint: str | None = None,
+) -> TTSBundle:
+    """Load GPT, SoVITS, CNHuBERT and RoBERTa from ``model_dir`` (a local folder).
+
+    Args:
+        model_dir: the model folder (see the module docstring).
+        device: ``cpu``, ``cuda``, ``cuda:N``; ``None``/``"auto"``: CUDA when available.
+        dtype: ``float32``, ``float16``, ``bfloat16`` (half precision on CUDA only); ``None``: float16 on CUDA.
+        fingerprint: the folder's :func:`model_fingerprint`, when the caller already has it (e.g. computed once by
+            the job driver): it is used as given and the folder is not hashed (hashing real weights takes seconds).
+    """
     from sovits_core.bert import BertModel
     from sovits_core.checkpoint import load_gpt, load_sovits
     from sovits_core.sovits.model import SynthesizerTrnV2
     from sovits_core.ssl import SSLModel
     from sovits_core.t2s.model import T2SModel
 
+    if fingerprint is not None and (not isinstance(fingerprint, str) or not fingerprint.strip()):
+        raise ValueError(f"fingerprint must be a non-empty string or None, got {fingerprint!r}")
     files = find_model_files(model_dir)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
@@ -153,6 +182,7 @@ def load_bundle(model_dir: str | Path, device: str | None = None, dtype: str | t
         module.eval().to(device=dev, dtype=dt)
     for wrapper in (ssl, bert):
         wrapper.to(device=dev, dtype=dt)
-    fingerprint = model_fingerprint(model_dir)
+    if fingerprint is None:
+        fingerprint = model_fingerprint(model_dir)
     logger.info("loaded model %s from %s on %s (%s)", fingerprint, model_dir, dev, dt)
     return TTSBundle(t2s, sovits, ssl, bert, dev, dt, fingerprint, Path(model_dir), version)

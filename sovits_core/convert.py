@@ -10,6 +10,8 @@ fine-tune with upstream step by step.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
@@ -17,6 +19,9 @@ from sovits_core.audio import SSL_PAD_SAMPLES, SSL_SAMPLE_RATE, prepare_referenc
 from sovits_core.synthesize import SynthesisOptions, SynthesisRequest, segment_seed, split_request_text
 from sovits_core.voice import VoiceFeatures
 
+
+if TYPE_CHECKING:
+    from sovits_core.bundle import TTSBundle
 
 PAUSE_SYMBOL = "SP"
 
@@ -34,7 +39,7 @@ def _source_phones(source_text: str | None, lang: str) -> list[int]:
 
 @torch.inference_mode()
 def convert_voice(
-    bundle,
+    bundle: TTSBundle,
     source: np.ndarray,
     sample_rate: int,
     voice: VoiceFeatures,
@@ -66,7 +71,9 @@ def convert_voice(
 
 
 @torch.inference_mode()
-def trace(bundle, request: SynthesisRequest, ref_wav: np.ndarray, ref_sr: int, options: SynthesisOptions) -> dict:
+def trace(
+    bundle: TTSBundle, request: SynthesisRequest, ref_wav: np.ndarray, ref_sr: int, options: SynthesisOptions
+) -> dict[str, np.ndarray]:
     """Every intermediate of one request's first segment: phones, word2ph, bert, ssl, prompt_codes, ge, semantic, audio."""
     from sovits_core.t2s.generate import GenerateOptions, T2SRequest, generate
     from sovits_core.text import text_to_phones
@@ -76,7 +83,9 @@ def trace(bundle, request: SynthesisRequest, ref_wav: np.ndarray, ref_sr: int, o
     phonemes = text_to_phones(text, request.lang)
     bert = bundle.bert.phone_features(phonemes).float().cpu()
     clip = prepare_reference(ref_wav, ref_sr, 0)
-    wav16 = np.concatenate([resample(clip.wav, clip.sample_rate, SSL_SAMPLE_RATE), np.zeros(SSL_PAD_SAMPLES, np.float32)])
+    wav16 = np.concatenate(
+        [resample(clip.wav, clip.sample_rate, SSL_SAMPLE_RATE), np.zeros(SSL_PAD_SAMPLES, np.float32)]
+    )
     ssl = bundle.ssl.features(torch.from_numpy(wav16).to(bundle.device, bundle.dtype).unsqueeze(0))
     ids = torch.tensor(phonemes.phone_ids, dtype=torch.long)
     full_ids, full_bert = ids, bert

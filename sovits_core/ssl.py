@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
 
@@ -22,6 +24,9 @@ SSL_SAMPLE_RATE = 16000
 CONFIG_FILE = "config.json"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 PREPROCESSOR_FILE = "preprocessor_config.json"
+
+
+_Wrapper = TypeVar("_Wrapper", bound="PretrainedNetwork")
 
 
 class ModelFolderError(ValueError):
@@ -46,44 +51,72 @@ def check_model_folder(
     return folder
 
 
-class SSLModel:
-    """CNHuBERT wrapper: ``features(wav16k [B, T]) -> [B, hidden (768), frames]`` (50 frames per second)."""
+def load_pretrained(from_pretrained: Callable[..., Any], folder: Path, name: str) -> Any:
+    """``from_pretrained(folder)`` local-only and without progress bars; load errors become ModelFolderError."""
+    from transformers.utils import logging as hf_logging
 
-    def __init__(self, model: torch.nn.Module) -> None:
-        self.model = model.eval()
+    try:
+        hf_logging.disable_progress_bar()
+        return from_pretrained(folder, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ModelFolderError(f"cannot load {name} from {folder}: {exc}") from exc
+
+
+class PretrainedNetwork:
+    """A transformers network kept in eval mode, with the device, dtype and hidden width it runs in.
+
+    Subclasses say how a checked folder is read (:meth:`_load`); :meth:`from_folder` is the same for all.
+    """
+
+    def __init__(self, network: torch.nn.Module) -> None:
+        self.network = network.eval()
 
     @classmethod
     def from_folder(
-        cls, path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
-    ) -> SSLModel:
-        """Load a transformers ``HubertModel`` folder (``config.json`` + ``model.safetensors``/``pytorch_model.bin``)."""
-        from transformers import HubertModel
-        from transformers.utils import logging as hf_logging
+        cls: type[_Wrapper], path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+    ) -> _Wrapper:
+        """Load from a local transformers folder (``config.json`` + one weight file, checked first) onto ``device``."""
+        return cls._load(check_model_folder(path)).to(device, dtype)
 
-        folder = check_model_folder(path)
-        _check_preprocessor(folder)
-        try:
-            hf_logging.disable_progress_bar()
-            model = HubertModel.from_pretrained(folder, local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise ModelFolderError(f"cannot load CNHuBERT from {folder}: {exc}") from exc
-        return cls(model).to(device, dtype)
+    @classmethod
+    def _load(cls: type[_Wrapper], folder: Path) -> _Wrapper:
+        raise NotImplementedError
 
-    def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> SSLModel:
-        self.model.to(device=device, dtype=dtype)
+    def to(self: _Wrapper, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> _Wrapper:
+        self.network.to(device=device, dtype=dtype)
         return self
 
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        return next(self.network.parameters()).device
 
     @property
     def dtype(self) -> torch.dtype:
-        return next(self.model.parameters()).dtype
+        return next(self.network.parameters()).dtype
 
     @property
     def hidden_size(self) -> int:
-        return int(self.model.config.hidden_size)
+        return int(self.network.config.hidden_size)
+
+
+class SSLModel(PretrainedNetwork):
+    """CNHuBERT wrapper: ``features(wav16k [B, T]) -> [B, hidden (768), frames]`` (50 frames per second).
+
+    ``SSLModel.from_folder(path)`` reads a transformers ``HubertModel`` folder (``config.json`` +
+    ``model.safetensors`` / ``pytorch_model.bin``; ``preprocessor_config.json``, if any, must say 16 kHz).
+    """
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The ``HubertModel``."""
+        return self.network
+
+    @classmethod
+    def _load(cls, folder: Path) -> SSLModel:
+        from transformers import HubertModel
+
+        _check_preprocessor(folder)
+        return cls(load_pretrained(HubertModel.from_pretrained, folder, "CNHuBERT"))
 
     @torch.inference_mode()
     def features(self, wav16k: torch.Tensor) -> torch.Tensor:
@@ -97,7 +130,7 @@ class SSLModel:
         if wav16k.dim() != 2:
             raise ValueError(f"SSL input must be [T] or [B, T] audio, got shape {tuple(wav16k.shape)}")
         x = wav16k.to(device=self.device, dtype=self.dtype)
-        hidden = self.model(x).last_hidden_state
+        hidden = self.network(x).last_hidden_state
         return hidden.transpose(1, 2)
 
 

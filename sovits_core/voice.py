@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -29,6 +30,10 @@ from sovits_core.audio import (
     prepare_reference,
     resample,
 )
+
+
+if TYPE_CHECKING:
+    from sovits_core.bundle import TTSBundle
 
 
 logger = logging.getLogger(__name__)
@@ -141,7 +146,7 @@ def prompt_text_for(text: str, lang: str) -> str:
 
 
 @torch.inference_mode()
-def speaker_embedding(bundle, clip: PreparedClip) -> torch.Tensor:
+def speaker_embedding(bundle: TTSBundle, clip: PreparedClip) -> torch.Tensor:
     """``ge`` [gin, 1] of one clip: linear spectrogram at 32 kHz -> SoVITS reference encoder."""
     from sovits_core.audio_features import linear_spectrogram
 
@@ -155,7 +160,7 @@ def speaker_embedding(bundle, clip: PreparedClip) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def prompt_codes(bundle, clip: PreparedClip) -> torch.Tensor:
+def prompt_codes(bundle: TTSBundle, clip: PreparedClip) -> torch.Tensor:
     """Semantic codes [P] of a clip: 16 kHz audio + upstream's zero padding -> CNHuBERT -> SoVITS extract_latent."""
     wav16 = resample(clip.wav, clip.sample_rate, SSL_SAMPLE_RATE)
     wav16 = np.concatenate([wav16, np.zeros(SSL_PAD_SAMPLES, dtype=np.float32)])
@@ -173,7 +178,9 @@ def average_ge(ges: list[torch.Tensor], weights: list[float]) -> torch.Tensor:
     return (stacked * (w / w.sum()).view(-1, *([1] * (stacked.dim() - 1)))).sum(0)
 
 
-def build_voice_features(bundle, clips: list[ReferenceClip], ref_text: str | None, ref_lang: str) -> VoiceFeatures:
+def build_voice_features(
+    bundle: TTSBundle, clips: list[ReferenceClip], ref_text: str | None, ref_lang: str
+) -> VoiceFeatures:
     """Compute a voice's features from one or several reference clips (see module docstring).
 
     Raises:
@@ -197,7 +204,7 @@ def build_voice_features(bundle, clips: list[ReferenceClip], ref_text: str | Non
         bert = bundle.bert.phone_features(phonemes).float().cpu()
         codes = prompt_codes(bundle, prepared[0])
     warnings = tuple(w for p in prepared for w in p.warnings)
-    if text is not None and prepared[0].warnings:
+    if text is not None and prepared[0].cut:
         warnings += ("clip 0 was cut: its transcript may not match the audio used as prompt",)
     return VoiceFeatures(
         ge=ge,

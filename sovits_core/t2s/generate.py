@@ -42,6 +42,7 @@ class T2SRequest:
         repetition_penalty: penalty on tokens already in the sequence, prompt included (``1`` disables).
     """
 
+    # fields with defaults, like every frozen config here: the same shape, not the same code
     phone_ids: torch.Tensor
     bert: torch.Tensor
     prompt_codes: torch.Tensor | None = None

@@ -22,6 +22,7 @@ from sovits_core.t2s.ops import linear, sine_table
 _MIN_TABLE_POSITIONS = 4000  # upstream precomputes 4000 positions
 
 
+# One-layer wrapper for upstream's key names, as in sovits/ref_encoder.py: same shape, other layers and keys.
 class TokenEmbedding(nn.Module):
     """Token embedding; the extra level gives upstream's ``*.word_embeddings.weight`` key."""
 

@@ -14,7 +14,7 @@ importing this package is cheap and needs no optional language extra.
 from .errors import MissingLanguageSupport, TextError
 from .frontend import LANGUAGES, UPSTREAM_ALIASES, Phonemes, PhonePart, resolve_lang, text_to_phones
 from .langsplit import configure_langdetect
-from .segment import SPLIT_METHODS, Segment, split_text
+from .segment import SPLIT_METHODS, Boundary, Segment, split_text
 from .symbols import SYMBOL_TO_ID, SYMBOLS
 
 
@@ -24,6 +24,7 @@ __all__ = [
     "SYMBOLS",
     "SYMBOL_TO_ID",
     "UPSTREAM_ALIASES",
+    "Boundary",
     "MissingLanguageSupport",
     "PhonePart",
     "Phonemes",

@@ -24,3 +24,15 @@ def missing_extra(language: str, extra: str, detail: str = "") -> MissingLanguag
     if detail:
         message = f"{message} ({detail})"
     return MissingLanguageSupport(message)
+
+
+def require_str(text: object, language: str) -> str:
+    """``text`` when it is a str; otherwise the TextError a language's G2P raises for non-text input.
+
+    Args:
+        text: what the G2P was given.
+        language: human name of the language, e.g. ``"Japanese"``.
+    """
+    if not isinstance(text, str):
+        raise TextError(f"{language} text must be a str, got {type(text).__name__}")
+    return text

@@ -20,7 +20,7 @@ import os
 import re
 from types import ModuleType
 
-from .errors import TextError, missing_extra
+from .errors import TextError, missing_extra, require_str
 from .marks import CJK_MARKS
 from .symbols import PUNCTUATION, SYMBOL_TO_ID, UNK
 
@@ -38,6 +38,7 @@ _RE_REPEATED_PUNCTUATION = re.compile("([{0}])([{0}])+".format("".join(re.escape
 
 _MARK_TO_PHONE = CJK_MARKS
 
+# Open JTalk label fields (a table of patterns: other modules' regex tables share only its shape)
 _RE_CURRENT_PHONE = re.compile(r"\-(.*?)\+")
 _RE_A1 = re.compile(r"/A:([0-9\-]+)\+")
 _RE_A2 = re.compile(r"\+(\d+)\+")
@@ -95,8 +96,7 @@ def g2p(text: str) -> tuple[list[str], None, str]:
         MissingLanguageSupport: the ``ja`` extra is not installed.
         TextError: Open JTalk fails on the text.
     """
-    if not isinstance(text, str):
-        raise TextError(f"Japanese text must be a str, got {type(text).__name__}")
+    require_str(text, LANGUAGE)
     jtalk = openjtalk()
     norm_text = normalize(text)
     phones = [_to_symbol(phone) for phone in _text_phones(jtalk, norm_text)]

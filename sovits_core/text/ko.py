@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from types import ModuleType
 
-from .errors import TextError, missing_extra
+from .errors import TextError, missing_extra, require_str
 from .marks import CJK_MARKS
 from .symbols import SYMBOL_TO_ID
 
@@ -70,8 +70,7 @@ def g2p(text: str) -> tuple[list[str], None, str]:
         MissingLanguageSupport: the ``ko`` extra is not installed or its dictionary cannot be loaded.
         TextError: g2pk2 or the tagger fail on the text.
     """
-    if not isinstance(text, str):
-        raise TextError(f"Korean text must be a str, got {type(text).__name__}")
+    require_str(text, LANGUAGE)
     converter = pronunciation_converter()
     norm_text = normalize(text)
     try:

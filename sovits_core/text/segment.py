@@ -16,9 +16,12 @@ what upstream feeds to ``get_phones_and_bert``. One deliberate difference: short
 paragraph boundary (upstream merges across lines).
 """
 
+from __future__ import annotations
+
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 
 from .errors import TextError
 from .frontend import clean_input, resolve_lang
@@ -45,6 +48,19 @@ _CLAUSE_MARKS = frozenset("，,;；：:、—-")
 _BREAK_MIN_FRACTION = 0.3
 
 
+class Boundary(Enum):
+    """The boundary *after* a segment, weakest first: it decides the pause that follows the segment."""
+
+    CLAUSE = "clause"
+    SENTENCE = "sentence"
+    PARAGRAPH = "paragraph"
+
+    def stronger(self, other: Boundary) -> Boundary:
+        """The stronger of two boundaries (e.g. what remains when the segment between them is dropped)."""
+        order = list(Boundary)
+        return max(self, other, key=order.index)
+
+
 @dataclass(frozen=True)
 class Segment:
     """One synthesis unit of a longer text.
@@ -65,6 +81,13 @@ class Segment:
     sentence_index: int
     ends_sentence: bool
     ends_paragraph: bool
+
+    @property
+    def boundary(self) -> Boundary:
+        """What the segment ends: a paragraph, a sentence, or only a clause."""
+        if self.ends_paragraph:
+            return Boundary.PARAGRAPH
+        return Boundary.SENTENCE if self.ends_sentence else Boundary.CLAUSE
 
 
 def _is_punct_only(piece: str) -> bool:

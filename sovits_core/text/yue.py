@@ -11,7 +11,7 @@ combinations) become ``UNK``, as upstream's ``clean_text`` does.
 import re
 from types import ModuleType
 
-from .errors import TextError, missing_extra
+from .errors import TextError, missing_extra, require_str
 from .symbols import PUNCTUATION, SYMBOL_TO_ID, UNK
 
 
@@ -64,8 +64,8 @@ def g2p(text: str) -> tuple[list[str], list[int], str]:
         MissingLanguageSupport: the ``yue`` extra is not installed.
         TextError: a character has no Jyutping reading.
     """
-    if not isinstance(text, str):
-        raise TextError(f"Cantonese text must be a str, got {type(text).__name__}")
+    # the G2P entry every language module has (check, load its backend, normalise); the shared part is require_str
+    require_str(text, LANGUAGE)
     to_jyutping = _tojyutping()
     norm_text = normalize(text)
     phones: list[str] = []

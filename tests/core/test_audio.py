@@ -43,8 +43,11 @@ def test_stereo_is_downmixed_both_layouts():
         (np.sign(speechlike(5.0)).astype(np.float32), 16000, "clipped"),
         (speechlike(2.0), 16000, "too short"),
         (speechlike(5.0, 4000), 4000, "sample rate"),
+        (np.full(16000 * 5, 0.5, np.float32), 16000, "DC offset"),
+        (np.full(16000 * 5, -1.0, np.float32), 16000, "DC offset"),
+        ((-0.3 + 1e-4 * np.random.default_rng(0).standard_normal(16000 * 5)).astype(np.float32), 16000, "DC offset"),
     ],
-    ids=["empty", "nan", "silent", "clipped", "short", "low-rate"],
+    ids=["empty", "nan", "silent", "clipped", "short", "low-rate", "dc", "dc-full-scale", "dc-and-noise"],
 )
 def test_bad_clips_are_refused_with_reason(wav, sr, reason):
     with pytest.raises(ClipError, match=reason) as info:
@@ -58,9 +61,21 @@ def test_long_clip_is_cut_to_best_window_and_says_so():
     wav = np.concatenate([speechlike(2.0, sr, 1), quiet_gap, speechlike(11.0, sr, 2)])
     clip = prepare_reference(wav, sr)
     assert clip.seconds == pytest.approx(10.0)
-    assert clip.warnings and "cut from" in clip.warnings[0]
+    assert clip.warnings and "cut from" in clip.warnings[0] and clip.cut
     start, _ = best_window(wav, sr, 10.0)
     assert start >= 5 * sr - sr // 10  # the window avoids the gap and starts inside the long voiced stretch
+
+
+def test_speech_with_a_dc_offset_is_accepted():
+    assert prepare_reference(speechlike(4.0) + 0.2, 16000).seconds > 3.5
+
+
+@pytest.mark.parametrize("sr", [8000, 11025, 12000])
+def test_low_rate_clip_is_accepted_with_a_warning(sr):
+    clip = prepare_reference(speechlike(4.0, sr), sr, clip_index=2)
+    assert clip.warnings == (f"clip 2 is {sr} Hz: below 16 kHz the voice may sound muffled",)
+    assert not clip.cut
+    assert prepare_reference(speechlike(4.0, 16000), 16000).warnings == ()
 
 
 def test_8khz_clip_is_accepted_and_resampled():

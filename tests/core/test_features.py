@@ -12,7 +12,7 @@ import torch
 
 from sovits_core import audio as audio_constants
 from sovits_core.audio_features import FILTER_LENGTH, HOP_LENGTH, N_BINS, WIN_LENGTH, linear_spectrogram
-from sovits_core.bert import BertModel
+from sovits_core.bert import BertModel, window_spans
 from sovits_core.ssl import ModelFolderError, SSLModel
 from sovits_core.text import Phonemes, PhonePart
 
@@ -149,3 +149,40 @@ def test_bert_folder_without_tokenizer(tiny_model_dir: Path, tmp_path: Path):
         (broken / name).unlink()
     with pytest.raises(ModelFolderError, match=r"missing tokenizer\.json or vocab\.txt"):
         BertModel.from_folder(broken)
+
+
+def test_bert_text_within_the_positions_runs_as_one_pass(bert_model: BertModel):
+    text = ("今天天气很好我们一起去公园散步吧" * 10)[: bert_model.max_tokens]
+    inputs = bert_model.tokenizer(text, return_tensors="pt")
+    expected = bert_model.encoder(**inputs).last_hidden_state[0, 1:-1]
+    assert torch.equal(bert_model.char_features(text), expected)  # bit for bit what a single pass gives
+
+
+def test_bert_long_text_is_encoded_in_overlapping_windows(bert_model: BertModel):
+    size = bert_model.max_tokens
+    assert size == 126  # the tiny RoBERTa has 128 positions
+    text = ("今天天气很好，我们一起去公园散步吧。" * 30)[:400]
+    feats = bert_model.char_features(text)
+    assert feats.shape == (400, bert_model.hidden_size)
+    spans = window_spans(400, size, size // 4)
+    assert len(spans) > 1
+    for start, end, keep_start, keep_end in spans:  # each kept part is what its window alone gives
+        inputs = bert_model.tokenizer(text[start:end], return_tensors="pt")
+        alone = bert_model.encoder(**inputs).last_hidden_state[0, 1:-1]
+        torch.testing.assert_close(feats[keep_start:keep_end], alone[keep_start - start : keep_end - start])
+    part = _zh_part(text, (2,) * 400)
+    assert bert_model.phone_features(Phonemes((part,))).shape == (bert_model.hidden_size, 800)
+
+
+@pytest.mark.parametrize(
+    ("n", "size", "context"), [(10, 10, 2), (11, 10, 2), (400, 126, 31), (1000, 510, 127), (7, 3, 0)]
+)
+def test_window_spans_tile_the_text_with_context(n: int, size: int, context: int):
+    spans = window_spans(n, size, context)
+    assert [keep for _, _, keep, _ in spans] == [0] + [keep_end for *_, keep_end in spans[:-1]]
+    assert spans[-1][3] == n
+    for start, end, keep_start, keep_end in spans:
+        assert end - start == min(n, size) and 0 <= start <= keep_start < keep_end <= end <= n
+        assert keep_start - start >= min(context, keep_start) and end - keep_end >= min(context, n - keep_end)
+    with pytest.raises(ValueError, match="context"):
+        window_spans(20, 10, 5)

@@ -98,8 +98,11 @@ def test_seeded_sampling_reproducible(bundle, zh_voice):
 
 def test_long_text_is_segmented_and_joined(bundle, free_voice):
     text = "First sentence here. Second sentence follows. And a third one ends it."
-    res = synthesize(bundle, [SynthesisRequest(text, "en", free_voice, seed=0, top_k=1)],
-                     SynthesisOptions(split_method="cut5", fragment_interval=0.25))[0]
+    res = synthesize(
+        bundle,
+        [SynthesisRequest(text, "en", free_voice, seed=0, top_k=1)],
+        SynthesisOptions(split_method="cut5", pause_clause=0.25, pause_sentence=0.25),
+    )[0]
     assert res.n_segments == 3
     pause = int(0.25 * 32000)
     assert len(res.audio) == res.n_tokens * SAMPLES_PER_CODE + 2 * pause
@@ -107,9 +110,15 @@ def test_long_text_is_segmented_and_joined(bundle, free_voice):
 
 def test_bad_request_does_not_kill_the_batch(bundle, zh_voice):
     good = SynthesisRequest("你好。", "zh", zh_voice)
-    results = synthesize(bundle, [SynthesisRequest("   ", "zh", zh_voice), good,
-                                  SynthesisRequest("!!!", "zh", zh_voice),
-                                  SynthesisRequest("hi", "xx", zh_voice)])
+    results = synthesize(
+        bundle,
+        [
+            SynthesisRequest("   ", "zh", zh_voice),
+            good,
+            SynthesisRequest("!!!", "zh", zh_voice),
+            SynthesisRequest("hi", "xx", zh_voice),
+        ],
+    )
     assert results[0].error and "empty" in results[0].error
     assert results[1].error is None and len(results[1].audio) > 0
     assert results[2].error and results[3].error and "xx" in results[3].error
@@ -127,8 +136,9 @@ def test_voice_conversion(bundle, zh_voice):
 
 def test_trace_has_every_intermediate(bundle, zh_voice):
     src = clip("zh_mei.wav")
-    arrays = trace(bundle, SynthesisRequest("你好。", "zh", zh_voice, top_k=1), src.wav, src.sample_rate,
-                   SynthesisOptions())
+    arrays = trace(
+        bundle, SynthesisRequest("你好。", "zh", zh_voice, top_k=1), src.wav, src.sample_rate, SynthesisOptions()
+    )
     for key in ("phones", "word2ph", "bert", "ssl", "prompt_codes", "ge", "semantic", "audio"):
         assert key in arrays
     assert arrays["bert"].shape == (1024, len(arrays["phones"]))
@@ -149,12 +159,31 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 def test_cli_say_convert_trace_and_errors(tiny_model_dir, tmp_path):
     ref = str(CLIPS / "zh_mei.wav")
     base = ["--model-dir", str(tiny_model_dir), "--ref", ref]
-    out = cli("say", *base, "--ref-text", "今天天气很好。", "--ref-lang", "zh", "--text", "你好。",
-              "--out", str(tmp_path / "a.wav"))
+    out = cli(
+        "say",
+        *base,
+        "--ref-text",
+        "今天天气很好。",
+        "--ref-lang",
+        "zh",
+        "--text",
+        "你好。",
+        "--out",
+        str(tmp_path / "a.wav"),
+    )
     assert out.returncode == 0, out.stderr
     assert sf.info(tmp_path / "a.wav").samplerate == 32000
-    out = cli("convert", "--model-dir", str(tiny_model_dir), "--source", str(CLIPS / "en_alice.wav"),
-              "--ref", ref, "--out", str(tmp_path / "vc.wav"))
+    out = cli(
+        "convert",
+        "--model-dir",
+        str(tiny_model_dir),
+        "--source",
+        str(CLIPS / "en_alice.wav"),
+        "--ref",
+        ref,
+        "--out",
+        str(tmp_path / "vc.wav"),
+    )
     assert out.returncode == 0, out.stderr
     out = cli("trace", *base, "--text", "你好。", "--out", str(tmp_path / "t.npz"))
     assert out.returncode == 0, out.stderr
@@ -162,8 +191,17 @@ def test_cli_say_convert_trace_and_errors(tiny_model_dir, tmp_path):
     for bad in (
         ["say", *base, "--text", "   ", "--out", str(tmp_path / "x.wav")],
         ["say", "--model-dir", str(tmp_path), "--ref", ref, "--text", "hi", "--out", str(tmp_path / "x.wav")],
-        ["say", "--model-dir", str(tiny_model_dir), "--ref", str(tmp_path / "nope.wav"), "--text", "hi",
-         "--out", str(tmp_path / "x.wav")],
+        [
+            "say",
+            "--model-dir",
+            str(tiny_model_dir),
+            "--ref",
+            str(tmp_path / "nope.wav"),
+            "--text",
+            "hi",
+            "--out",
+            str(tmp_path / "x.wav"),
+        ],
     ):
         out = cli(*bad)
         assert out.returncode == 2, out.stderr

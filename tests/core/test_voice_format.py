@@ -33,7 +33,10 @@ def test_round_trip(ref_free):
         assert torch.equal(back.prompt_phone_ids, voice.prompt_phone_ids)
         torch.testing.assert_close(back.prompt_bert, voice.prompt_bert)
     assert (back.ref_text, back.ref_lang, back.n_clips, back.warnings) == (
-        voice.ref_text, voice.ref_lang, voice.n_clips, voice.warnings,
+        voice.ref_text,
+        voice.ref_lang,
+        voice.n_clips,
+        voice.warnings,
     )
     assert b"pickle" not in voice.to_bytes()[:200]
 

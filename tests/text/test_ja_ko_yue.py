@@ -239,6 +239,8 @@ def test_ko_spell_latin_letters():
         (ko, "g2pk", "\ud800", "Korean text"),
         (yue, "tojyutping", "乄", "no Jyutping reading for '乄'"),
         (ja, "jtalk", 42, "must be a str"),
+        (ko, "g2pk", 42, "Korean text must be a str, got int"),
+        (yue, "tojyutping", b"x", "Cantonese text must be a str, got bytes"),
     ],
 )
 def test_bad_input_raises_text_error(request, module, backend, text, needle):

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from sovits_core.text import Segment, TextError, split_text
+from sovits_core.text import Boundary, Segment, TextError, split_text
 from sovits_core.text.segment import SPLIT_METHODS, apply_cut
 
 
@@ -34,6 +34,25 @@ def test_paragraphs_sentences_and_flags() -> None:
     assert [s.ends_paragraph for s in segs] == [True, False, False, False, True, False, False, False, False, True]
     para2 = [s for s in segs if s.paragraph_index == 2]
     assert [s.sentence_index for s in para2] == [0, 1, 1, 1, 2]
+
+
+def test_boundary_after_each_segment() -> None:
+    segs = split_text(CHAPTER, "cut5")
+    assert [s.boundary for s in segs] == [
+        Boundary.PARAGRAPH if s.ends_paragraph else Boundary.SENTENCE if s.ends_sentence else Boundary.CLAUSE
+        for s in segs
+    ]
+    assert {s.boundary for s in segs} == set(Boundary)
+    assert segs[0].boundary is Boundary.PARAGRAPH and segs[-1].boundary is Boundary.PARAGRAPH
+    assert Segment("a,", 0, 0, False, False).boundary is Boundary.CLAUSE
+    assert Segment("a.", 0, 0, True, False).boundary is Boundary.SENTENCE
+
+
+def test_stronger_boundary() -> None:
+    assert Boundary.CLAUSE.stronger(Boundary.SENTENCE) is Boundary.SENTENCE
+    assert Boundary.PARAGRAPH.stronger(Boundary.CLAUSE) is Boundary.PARAGRAPH
+    assert Boundary.SENTENCE.stronger(Boundary.SENTENCE) is Boundary.SENTENCE
+    assert [b.value for b in Boundary] == ["clause", "sentence", "paragraph"]
 
 
 def test_segments_cover_the_text() -> None:

@@ -19,7 +19,8 @@ logger = logging.getLogger(__name__)
 MAX_NUMBER_DIGITS = 36  # inflect reads up to 10**36 - 1; longer numbers are read digit by digit
 _DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
-# unit suffix -> (singular, plural); the regex below must list the same suffixes in the same order.
+# unit suffix -> (singular, plural); the regex below must list the same suffixes in the same order. A data table:
+# its rows are alike only in shape.
 MEASUREMENT_UNITS: dict[str, tuple[str, str]] = {
     "m": ("meter", "meters"),
     "km": ("kilometer", "kilometers"),

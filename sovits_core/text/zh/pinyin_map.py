@@ -20,7 +20,8 @@ _GUTTURAL_FINALS = "a ai an ang ao e ei en eng ong ou u ua uai uan uang ui un uo
 _PALATAL_FINALS = "i ia ian iang iao ie in ing iong iu u v uan van ue ve un vn"
 _DENTAL_FINALS = "a ai an ang ao e ei en eng i ong ou u uan ui un uo"
 
-# Finals that may follow each initial, as written in pinyin ("" = no initial).
+# Finals that may follow each initial, as written in pinyin ("" = no initial). A data table: other string tables
+# share only its shape.
 _SYLLABLE_TABLE: dict[str, str] = {
     "": "a ai an ang ao e ei en eng er o ou",
     "b": "a ai an ang ao ei en eng i ian iao ie in ing o u",

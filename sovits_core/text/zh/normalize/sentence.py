@@ -12,7 +12,7 @@ _RE_NEWLINES = re.compile(r"\n+")
 _RE_DROP_BEFORE = re.compile(r"[—《》【】<>{}()（）#&@“”^_|\\]")
 _RE_DROP_AFTER = re.compile(r"[-—《》【】<=>{}()（）#&@“”^_|\\]")
 
-# (pattern, callback) applied in this order after dates, times, units and arithmetic.
+# (pattern, callback) applied in this order after dates, times, units and arithmetic (a table: rows alike in shape).
 _NUMBER_RULES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
     (numbers.RE_FRACTION, numbers.replace_fraction),
     (numbers.RE_PERCENTAGE, numbers.replace_percentage),
