@@ -14,13 +14,14 @@ $(BIN)/python:
 # torch first and pinned: on this machine torch==2.13.0 is a CPU wheel on local disk; never a CUDA build on CI.
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q "torch==2.13.0"
-	$(BIN)/pip install -q -e ".[dev,s3,g2pw,ja,ko,yue]"
+	PYTHONWARNINGS=ignore $(BIN)/pip install -q -e ".[dev,s3,g2pw,ja,ko,yue]"  # quiet: no setuptools banners
 	touch $(STAMP)
 
 setup: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 demo: $(STAMP)

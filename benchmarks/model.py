@@ -38,8 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     t2s_rss = run_child("t2s.py", ["--threads", str(args.threads), "--new-tokens", str(args.new_tokens)])
     sovits_rss = run_child("sovits.py", ["--threads", str(args.threads), "--seconds", str(args.seconds)])
-    logger.info("peak resident memory: GPT benchmark process %.0f MB, SoVITS benchmark process <= %.0f MB",
-                t2s_rss, max(t2s_rss, sovits_rss))
+    logger.info(
+        "peak resident memory: GPT benchmark process %.0f MB, SoVITS benchmark process <= %.0f MB",
+        t2s_rss,
+        max(t2s_rss, sovits_rss),
+    )
     return 0
 
 

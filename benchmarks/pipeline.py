@@ -39,12 +39,13 @@ from manifests.testing import two_voice_table
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from jobs.synthesize import SynthesizeJobConfig, run  # noqa: E402
+from jobs.synthesize import SynthesizeJobConfig, SynthesizeMode, run  # noqa: E402
 from manifests.results import results_table  # noqa: E402
 from manifests.utterances import validate_utterances  # noqa: E402
-from pipelines.ray_pool import ActorSpec, init_ray, run_actor_pool  # noqa: E402
-from pipelines.results import compact  # noqa: E402
-from pipelines.shards import ensure_plan, mark_done, part_path  # noqa: E402
+from pipelines.engine.compaction import CompactionSpec, compact  # noqa: E402
+from pipelines.engine.flags import from_flat  # noqa: E402
+from pipelines.engine.plan import ensure_plan, mark_done, part_path  # noqa: E402
+from pipelines.engine.pool import ActorSpec, init_ray, run_actor_pool  # noqa: E402
 from pipelines.storage import Storage  # noqa: E402
 
 
@@ -63,10 +64,10 @@ def build_inputs(size: str, work: Path) -> tuple[Path, str]:
     shutil.copy(CLIP, work / "mei.wav")
     pq.write_table(two_voice_table(), work / "voices.parquet")
     bank = str(work / f"bank-{size}")
-    if (
-        precompute(PrecomputeConfig(voices=str(work / "voices.parquet"), model_dir=str(model), out=bank, workers=0))
-        != 0
-    ):
+    config = from_flat(
+        PrecomputeConfig, voices=str(work / "voices.parquet"), model_dir=str(model), out=bank, workers=0
+    )
+    if precompute(config) != 0:
         raise RuntimeError("voice bank build failed")
     return model, bank
 
@@ -85,7 +86,8 @@ def end_to_end(size: str, n_rows: int, args: argparse.Namespace, work: Path) -> 
     model, bank = build_inputs(size, work)
     pq.write_table(manifest_table(n_rows), work / f"m-{size}.parquet")
     out = work / f"out-{size}"
-    config = SynthesizeJobConfig(
+    config = from_flat(
+        SynthesizeJobConfig,
         manifest=str(work / f"m-{size}.parquet"),
         voices=bank,
         model_dir=str(model),
@@ -182,7 +184,8 @@ def driver_overhead(n_rows: int, rows_per_shard: int, batch: int, work: Path) ->
     dispatch = (stamps[-1] - stamps[0]) / max(1, len(stamps) - 1) * n_tasks  # steady cadence, actor start excluded
     _fake_parts(storage, runnable, rows_per_shard, batch)
     t5 = time.perf_counter()
-    compact(storage, plan, {}, run_seconds=1.0)
+    mode = SynthesizeMode.__new__(SynthesizeMode)  # only its result schema is needed here
+    compact(storage, plan, {}, 1.0, CompactionSpec(mode.result_schema, mode.name, mode.model_time_columns))
     t6 = time.perf_counter()
     per_row = {"validate_ms": t1 - t0, "plan_ms": t2 - t1, "dispatch_ms": dispatch, "compact_ms": t6 - t5}
     per_row = {k: round(1000 * v / n_rows, 4) for k, v in per_row.items()}
@@ -203,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", nargs="*", default=["tiny", "full"], choices=["tiny", "full"], help="model sizes")
     p.add_argument("--rows", type=int, default=64, help="rows for the tiny model")
     p.add_argument("--full-rows", type=int, default=16, help="rows for the full-size model")
-    p.add_argument("--batch-size", type=int, default=8, help="rows per model call")
+    p.add_argument("--batch-size", type=int, default=8, help="text segments per model call")
     p.add_argument("--rows-per-shard", type=int, default=16, help="rows per shard task")
     p.add_argument("--workers", type=int, default=1, help="Ray actors (CPU: each uses its own torch threads)")
     p.add_argument("--max-new-tokens", type=int, default=50, help="semantic tokens per segment (50 = 1 s)")

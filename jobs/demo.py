@@ -41,14 +41,32 @@ def main(argv: list[str] | None = None) -> int:
         make_model(model_dir, "tiny", seed=0)
     bank, results = out / "voice_bank", out / "synthesis"
     code = precompute_voices.main(
-        ["--voices", str(EXAMPLES / "voices.parquet"), "--model-dir", str(model_dir), "--out", str(bank),
-         "--workers", str(args.workers)]
+        [
+            "--voices",
+            str(EXAMPLES / "voices.parquet"),
+            "--model-dir",
+            str(model_dir),
+            "--out",
+            str(bank),
+            "--workers",
+            str(args.workers),
+        ]
     )
     if code not in (0, 3):
         logger.error("precomputing voices failed (exit %d)", code)
         return code
-    synth_args = ["--manifest", str(EXAMPLES / "utterances.parquet"), "--voices", str(bank),
-                  "--model-dir", str(model_dir), "--out", str(results), "--workers", str(args.workers)]
+    synth_args = [
+        "--manifest",
+        str(EXAMPLES / "utterances.parquet"),
+        "--voices",
+        str(bank),
+        "--model-dir",
+        str(model_dir),
+        "--out",
+        str(results),
+        "--workers",
+        str(args.workers),
+    ]
     code = synthesize.main(synth_args + (["--force"] if args.force else []))
     summary_path = results / "summary.json"
     if summary_path.exists():

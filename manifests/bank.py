@@ -13,15 +13,20 @@ fingerprint (infrastructure failure such as a storage outage) means "retry next 
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
 from manifests.common import Issue, check_id, find_id_collisions
+from manifests.results import ENGINE_FIELDS, STAMP_FIELDS, STATUS_FAILED, ErrorKind, now_utc
 
 
 __all__ = [
     "BANK_INDEX_SCHEMA",
+    "VOICE_RESULT_SCHEMA",
+    "VoiceResultRow",
     "INDEX_FILE",
     "STATUS_ERROR",
     "STATUS_OK",
@@ -53,6 +58,67 @@ BANK_INDEX_SCHEMA = pa.schema(
         pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
     ]
 )
+
+
+# Result rows of the precompute job (one per voice computed in a run); the job merges them into the index.
+_INDEX_ONLY = ("voice_id", "status", "error")
+VOICE_RESULT_SCHEMA = pa.schema(
+    [
+        *ENGINE_FIELDS,
+        *[f for f in BANK_INDEX_SCHEMA if f.name not in _INDEX_ONLY and f.name != "created_at"],
+        *STAMP_FIELDS,
+    ]
+)
+
+
+@dataclass(frozen=True)
+class VoiceResultRow:
+    """One voice's precompute outcome (:data:`VOICE_RESULT_SCHEMA`); build with :meth:`ok` or :meth:`failed`.
+
+    A failure keeps ``fingerprint`` for a data problem (an unchanged bad voice is not retried) and drops it for an
+    environment failure (retried next run).
+    """
+
+    # Same field layout as results.ResultRow (the engine's columns first), different columns: not a duplicate.
+    row: int
+    id: str
+    status: str
+    n_clips: int
+    error_kind: str | None = None
+    error: str | None = None
+    file: str | None = None
+    fingerprint: str | None = None
+    model_fingerprint: str | None = None
+    sha256: str | None = None
+    ref_seconds: float | None = None
+    warnings: list[str] = field(default_factory=list)
+    finished_at: dt.datetime = field(default_factory=now_utc)
+
+    @classmethod
+    def ok(cls, row: int, voice_id: str, n_clips: int, **values: Any) -> VoiceResultRow:
+        return cls(row=row, id=voice_id, status=STATUS_OK, n_clips=n_clips, **values)
+
+    @classmethod
+    def failed(
+        cls, row: int, voice_id: str, n_clips: int, kind: ErrorKind, error: str, **values: Any
+    ) -> VoiceResultRow:
+        fingerprint = values.pop("fingerprint", None)
+        fingerprint = fingerprint if kind.final else None
+        return cls(row=row, id=voice_id, status=STATUS_FAILED, n_clips=n_clips, error_kind=kind.value, error=error,
+                   fingerprint=fingerprint, **values)  # fmt: skip
+
+
+def index_row(result: dict[str, Any]) -> dict[str, Any]:
+    """The bank-index row of a precompute result row."""
+    row = {name: result.get(name) for name in BANK_INDEX_SCHEMA.names if name in result}
+    row.update(
+        voice_id=result["id"],
+        status=STATUS_OK if result["status"] == STATUS_OK else STATUS_ERROR,
+        error=result.get("error"),
+        warnings=list(result.get("warnings") or []),
+        created_at=result.get("finished_at") or now_utc(),
+    )
+    return row
 
 
 def voice_file(voice_id: str) -> str:

@@ -110,12 +110,31 @@ def table_format(name: str) -> str:
     raise ManifestError(f"{name}: unknown manifest format; use one of {sorted(_FORMATS)}")
 
 
+def check_utf8(data: bytes, name: str, header_lines: int = 0) -> str:
+    """``data`` decoded as UTF-8, or a ManifestError naming the file, line, row and byte offset of the first bad byte.
+
+    Args:
+        data: a text file's bytes.
+        name: the file's name or URI (for the message).
+        header_lines: lines before the first data row (1 for CSV), so the message can name the row.
+    """
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        row = f", row {line - 1 - header_lines}" if line > header_lines else ""
+        raise ManifestError(
+            f"{name}: invalid UTF-8 at byte {exc.start} (line {line}{row}): {data[exc.start : exc.start + 4]!r}; "
+            "save the file as UTF-8"
+        ) from None
+
+
 def _read_jsonl(data: bytes, name: str) -> pa.Table:
     rows = []
-    for n, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+    for n, line in enumerate(check_utf8(data, name).splitlines(), start=1):
         if not line.strip():
             continue
-        try:
+        try:  # same parse-or-explain shape as voices._as_list, for whole lines rather than cells
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ManifestError(f"{name}: line {n} is not valid JSON: {exc}") from exc
@@ -151,6 +170,7 @@ def read_table_bytes(data: bytes, name: str, string_columns: Iterable[str] = ())
         if fmt == "parquet":
             return pq.read_table(io.BytesIO(data))
         if fmt == "csv":
+            check_utf8(data, name, header_lines=1)
             types = dict.fromkeys(string_columns, pa.string())
             options = pa_csv.ConvertOptions(strings_can_be_null=True, column_types=types)
             return pa_csv.read_csv(io.BytesIO(data), convert_options=options)

@@ -35,7 +35,7 @@ from manifests.common import Issue, ManifestError, check_id, find_id_collisions
 
 
 LANGS = frozenset({"auto", "auto_yue", "zh", "en", "ja", "ko", "yue", "all_zh", "all_ja", "all_yue", "all_ko"})
-MAX_TEXT_CHARS = 100_000
+MAX_TEXT_CHARS = 1_000_000  # a sanity cap; utterance jobs fail rows over their own, much lower, per-row limit
 MAX_SEED = 2**63 - 1
 
 REQUIRED = ("id", "text", "voice_id")
@@ -92,7 +92,21 @@ def _check_setting(name: str, value: Any) -> str | None:
     return None
 
 
-def _row_issues(row: dict[str, Any], has_voice: Callable[[str], bool]) -> list[tuple[str, str]]:
+VoiceCheck = Callable[[str], "bool | str | None"]
+
+
+def _voice_issue(voice: Any, check_voice: VoiceCheck) -> tuple[str, str] | None:
+    if not isinstance(voice, str) or not voice:
+        return "unknown_voice", "voice_id is missing"
+    verdict = check_voice(voice)
+    if verdict is False:
+        return "unknown_voice", f"voice {voice!r} is not in the voice bank"
+    if isinstance(verdict, str):
+        return "bad_voice", verdict
+    return None
+
+
+def _row_issues(row: dict[str, Any], check_voice: VoiceCheck) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     if (why := check_id(row.get("id"))) is not None:
         problems.append(("bad_id", why))
@@ -101,11 +115,8 @@ def _row_issues(row: dict[str, Any], has_voice: Callable[[str], bool]) -> list[t
         problems.append(("empty_text", "text is empty"))
     elif len(text) > MAX_TEXT_CHARS:
         problems.append(("text_too_long", f"text has {len(text)} characters (max {MAX_TEXT_CHARS})"))
-    voice = row.get("voice_id")
-    if not isinstance(voice, str) or not voice:
-        problems.append(("unknown_voice", "voice_id is missing"))
-    elif not has_voice(voice):
-        problems.append(("unknown_voice", f"voice {voice!r} is not in the voice bank"))
+    if (issue := _voice_issue(row.get("voice_id"), check_voice)) is not None:
+        problems.append(issue)
     for name in OPTIONAL:
         if (why := _check_setting(name, row.get(name))) is not None:
             problems.append((f"out_of_range:{name}", why))
@@ -136,12 +147,13 @@ def _iter_rows(table: pa.Table) -> Iterable[dict[str, Any]]:
         yield from batch.to_pylist()
 
 
-def validate_utterances(table: pa.Table, has_voice: Callable[[str], bool]) -> tuple[pa.Table, list[UtteranceIssue]]:
+def validate_utterances(table: pa.Table, check_voice: VoiceCheck) -> tuple[pa.Table, list[UtteranceIssue]]:
     """Check every row of an utterance manifest.
 
     Args:
         table: the manifest as read (rows in manifest order).
-        has_voice: tells whether a ``voice_id`` exists in the voice bank (called once per distinct voice).
+        check_voice: judges a ``voice_id`` (called once per distinct voice): True or None when usable, False when
+            the bank does not have it, or a string saying why the bank cannot use it (e.g. its precompute failed).
 
     Returns:
         ``(runnable, issues)``: ``runnable`` follows :data:`UTTERANCE_SCHEMA` (defaults filled in, ``row`` added) and
@@ -154,17 +166,17 @@ def validate_utterances(table: pa.Table, has_voice: Callable[[str], bool]) -> tu
     """
     _check_columns(table)
     duplicates = {issue.row: issue.reason for issue in find_id_collisions(table.column("id").to_pylist())}
-    voice_ok: dict[str, bool] = {}
+    verdicts: dict[str, bool | str | None] = {}
 
-    def cached_has_voice(voice: str) -> bool:
-        if voice not in voice_ok:
-            voice_ok[voice] = bool(has_voice(voice))
-        return voice_ok[voice]
+    def cached_check(voice: str) -> bool | str | None:
+        if voice not in verdicts:
+            verdicts[voice] = check_voice(voice)
+        return verdicts[voice]
 
     good: list[dict[str, Any]] = []
     issues: list[UtteranceIssue] = []
     for index, row in enumerate(_iter_rows(table)):
-        problems = _row_issues(row, cached_has_voice)
+        problems = _row_issues(row, cached_check)
         if index in duplicates:
             problems.insert(0, ("duplicate_id", duplicates[index]))
         if problems:

@@ -13,7 +13,7 @@ import numpy as np
 import soundfile as sf
 
 
-__all__ = ["AudioDecodeError", "AudioEncodeError", "ENCODE_FORMATS", "decode_audio", "encode_audio"]
+__all__ = ["AudioDecodeError", "AudioEncodeError", "ENCODE_FORMATS", "decode_audio", "encode_audio", "rate_problem"]
 
 # container -> (soundfile format, default subtype)
 ENCODE_FORMATS: dict[str, tuple[str, str]] = {
@@ -23,6 +23,15 @@ ENCODE_FORMATS: dict[str, tuple[str, str]] = {
     "mp3": ("MP3", "MPEG_LAYER_III"),
 }
 _MP3_RATES = frozenset({8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000})
+
+
+def rate_problem(fmt: str, sample_rate: int) -> str | None:
+    """Why ``fmt`` cannot hold ``sample_rate`` Hz, or None when it can (checked before a job starts)."""
+    if not 8000 <= sample_rate <= 192000:
+        return "outside [8000, 192000] Hz"
+    if fmt == "mp3" and sample_rate not in _MP3_RATES:
+        return f"mp3 cannot hold {sample_rate} Hz; use one of {sorted(_MP3_RATES)}"
+    return None
 
 
 class AudioDecodeError(ValueError):
@@ -77,8 +86,8 @@ def encode_audio(wav: np.ndarray, sample_rate: int, fmt: str = "flac", subtype: 
         raise AudioEncodeError(f"audio must be a non-empty [N] or [N, C] array, got shape {wav.shape}")
     if not np.isfinite(wav).all():
         raise AudioEncodeError("audio contains NaN or infinite samples")
-    if fmt == "mp3" and sample_rate not in _MP3_RATES:
-        raise AudioEncodeError(f"mp3 cannot hold {sample_rate} Hz; use one of {sorted(_MP3_RATES)}")
+    if (problem := rate_problem(fmt, sample_rate)) is not None:
+        raise AudioEncodeError(f"cannot encode {sample_rate} Hz as {fmt}: {problem}")
     container, default_subtype = ENCODE_FORMATS[fmt]
     buf = io.BytesIO()
     try:

@@ -1,22 +1,24 @@
-"""Precompute stage: one voices-manifest row -> `VoiceFeatures` file in the bank + one bank-index row.
+"""Precompute stage: voices-manifest rows -> `VoiceFeatures` files in the bank + one result row per voice.
 
-`PrecomputeStage` is a plain class (Ray-agnostic): it loads the model once in ``__init__`` and handles one
-`VoiceTask` per call, so tests call it directly and ``jobs.precompute_voices`` hands it to `run_actor_pool`.
+`PrecomputeStage` is a plain class (Ray-agnostic) built once per worker (it loads the model); the engine calls it
+with batches of plan rows (one row per voice to compute, :data:`VOICE_TASK_SCHEMA`) and the precompute job merges
+its result rows into the bank's ``index.parquet``.
 
 Fingerprints. A voice's features depend on the model, the bytes of each clip (in order, with its weight), the
 transcript, its language and the feature format. `voice_fingerprint` hashes exactly these; the job compares it with
 the bank index to skip up-to-date voices. Clip *content* is hashed (not URIs or mtimes), so moving a clip does not
-recompute a voice and touching a file without changing it does not either. A missing clip hashes to a fixed marker, so
-a voice whose clip is missing fails once and is retried when the clip appears.
+recompute a voice and touching a file without changing it does not either. A missing clip hashes to a fixed marker,
+so a voice whose clip is missing fails once and is retried when the clip appears.
 
-Failure policy. Data problems (missing, corrupt, silent, too short, clipped, NaN clips; a transcript without
-phonemes) become a row with ``status="error"`` and the reason, with a fingerprint, so an unchanged bad voice is not
-retried every run. Infrastructure problems (storage outage, permission denied) become an error row with a null
-fingerprint, retried next run. Anything else (e.g. CUDA OOM) raises, and the pool reports it.
+Failure policy. Data problems (missing, corrupt, silent, too short, clipped, NaN, DC-offset clips; a transcript
+without phonemes) become a failed row with a final kind and the voice's fingerprint, so an unchanged bad voice is not
+retried every run. Storage problems become a failed row with a retryable kind and no fingerprint, retried next run.
+Anything else (e.g. out of memory) raises, and the engine retries the batch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -25,40 +27,36 @@ import posixpath
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
-from manifests.bank import STATUS_ERROR, STATUS_OK, voice_file
+import pyarrow as pa
+
+from manifests.bank import STATUS_OK, VOICE_RESULT_SCHEMA, VoiceResultRow, voice_file
+from manifests.results import ErrorKind, rows_table
 from manifests.voices import VoiceSpec
 from pipelines.audio_io import AudioDecodeError, decode_audio
-from pipelines.storage import Storage, StorageError, StorageNotFound, get_storage, split_url
+from pipelines.engine.mode import StageContext
+from pipelines.model_cache import ModelConfig
+from pipelines.storage import Storage, StorageError, StorageNotFound, split_url
 
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "MISSING_CLIP",
-    "PrecomputePlan",
-    "PrecomputeStage",
-    "PrecomputeStageConfig",
-    "VoiceTask",
-    "clip_digest",
-    "default_cache_dir",
-    "error_row",
-    "model_fingerprint",
-    "plan_precompute",
-    "resolve_clip_url",
-    "voice_fingerprint",
-]
-
 FINGERPRINT_VERSION = 1
 MISSING_CLIP = "missing"
 
-
-def default_cache_dir() -> str:
-    """Node-local folder for model copies: ``$SOVITS_CACHE_DIR`` or ``~/.cache/sovits-batch``."""
-    return os.environ.get("SOVITS_CACHE_DIR") or str(Path.home() / ".cache" / "sovits-batch")
+VOICE_TASK_SCHEMA = pa.schema(
+    [
+        pa.field("row", pa.int64(), nullable=False),
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("ref_audio", pa.list_(pa.string()), nullable=False),  # as written in the manifest
+        pa.field("clip_urls", pa.list_(pa.string()), nullable=False),  # resolved against the manifest's folder
+        pa.field("weight", pa.list_(pa.float64())),
+        pa.field("ref_text", pa.string()),
+        pa.field("ref_lang", pa.string(), nullable=False),
+        pa.field("planned_fingerprint", pa.string()),  # what the planner expects (a changed model or clip: new plan)
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -67,27 +65,24 @@ class VoiceTask:
 
     voice: VoiceSpec
     clip_urls: tuple[str, ...]
+    planned_fingerprint: str | None = None
+
+    def to_row(self, row: int) -> dict[str, Any]:
+        v = self.voice
+        return {"row": row, "id": v.voice_id, "ref_audio": list(v.ref_audio), "clip_urls": list(self.clip_urls),
+                "weight": None if v.weight is None else list(v.weight), "ref_text": v.ref_text,
+                "ref_lang": v.ref_lang, "planned_fingerprint": self.planned_fingerprint}  # fmt: skip
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> VoiceTask:
+        weight = None if row["weight"] is None else tuple(row["weight"])
+        voice = VoiceSpec(row["id"], tuple(row["ref_audio"]), row["ref_text"], row["ref_lang"], weight)
+        return cls(voice, tuple(row["clip_urls"]), row.get("planned_fingerprint"))
 
 
-@dataclass(frozen=True)
-class PrecomputeStageConfig:
-    """Args:
-    model_dir: local folder or URL of the model folder (fetched once into `cache_dir` when remote).
-    bank_url: root of the voice bank (feature files are written under ``voices/``).
-    cache_dir: node-local cache for remote model folders.
-    device: torch device ("cuda", "cpu"; None = CUDA when available).
-    dtype: "float16", "float32"...; None = fp16 on CUDA, fp32 on CPU.
-    """
-
-    model_dir: str
-    bank_url: str
-    cache_dir: str = ""
-    device: str | None = None
-    dtype: str | None = None
-
-    def __post_init__(self) -> None:
-        if not self.model_dir or not self.bank_url:
-            raise ValueError("PrecomputeStageConfig needs model_dir and bank_url")
+def tasks_table(tasks: list[VoiceTask]) -> pa.Table:
+    """Plan rows of the voices to compute (``row`` numbers them in manifest order)."""
+    return pa.Table.from_pylist([t.to_row(i) for i, t in enumerate(tasks)], schema=VOICE_TASK_SCHEMA)
 
 
 def resolve_clip_url(base_url: str, ref: str) -> str:
@@ -123,36 +118,7 @@ def voice_fingerprint(model_fp: str, digests: list[str] | tuple[str, ...], voice
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def model_fingerprint(local_model_dir: str | Path) -> str:
-    """The fingerprint `load_bundle` gives this model folder, computed without loading the networks."""
-    from sovits_core.bundle import model_fingerprint as fingerprint
-
-    return fingerprint(local_model_dir)
-
-
-def local_model_dir(model_dir: str, cache_dir: str) -> Path:
-    """Local folder of the model: the path itself, or a cached copy of a remote folder."""
-    return get_storage(model_dir).local_copy("", cache_dir or default_cache_dir())
-
-
-def error_row(voice: VoiceSpec, reason: str, fingerprint: str | None, model_fp: str | None) -> dict[str, Any]:
-    """A bank-index row recording why `voice` could not be computed."""
-    return {
-        "voice_id": voice.voice_id,
-        "file": None,
-        "fingerprint": fingerprint,
-        "model_fingerprint": model_fp,
-        "sha256": None,
-        "n_clips": voice.n_clips,
-        "ref_seconds": None,
-        "status": STATUS_ERROR,
-        "error": reason,
-        "warnings": [],
-        "created_at": datetime.now(timezone.utc),
-    }
-
-
-class _ClipReader:
+class ClipReader:
     """Reads clip URLs through one `Storage` per folder (fsspec file systems are reused)."""
 
     def __init__(self) -> None:
@@ -166,48 +132,58 @@ class _ClipReader:
 
 
 class _VoiceFailure(Exception):
-    """Internal: a voice failed; `fingerprint` is None for infrastructure failures (retry next run)."""
+    """Internal: a voice failed with ``kind``; ``fingerprint`` is kept for final kinds only."""
 
-    def __init__(self, reason: str, fingerprint: str | None) -> None:
+    def __init__(self, kind: ErrorKind, reason: str, fingerprint: str | None) -> None:
         super().__init__(reason)
-        self.reason = reason
-        self.fingerprint = fingerprint
+        self.kind, self.reason, self.fingerprint = kind, reason, fingerprint
+
+
+@dataclass(frozen=True)
+class PrecomputeStageConfig:
+    """What a precompute worker needs: the model (the bank is the job's output folder)."""
+
+    model: ModelConfig
 
 
 class PrecomputeStage:
-    """Turns `VoiceTask`s into bank files + index rows. Loads the model once.
+    """Turns plan rows (voices) into bank files + result rows. Loads the model once.
 
     Args:
-        config: where the model and the bank are.
-        bundle: an already loaded `TTSBundle` (tests); when None it is loaded from ``config.model_dir``.
+        config: the model to load.
+        context: the engine's context (its storage is the bank).
+        bundle: an already loaded `TTSBundle` (tests); when None it is loaded from ``config.model``.
     """
 
-    def __init__(self, config: PrecomputeStageConfig, bundle: Any | None = None) -> None:
+    batch_budget = 1  # one voice per call: voices are independent and each is a whole model pass
+
+    def __init__(self, config: PrecomputeStageConfig, context: StageContext, bundle: Any | None = None) -> None:
         self.config = config
-        if bundle is None:
-            from sovits_core.bundle import load_bundle
+        self.bundle = bundle if bundle is not None else config.model.load()
+        self.bank = context.storage
+        self.sink = context.sink
+        self.clips = ClipReader()
 
-            local = local_model_dir(config.model_dir, config.cache_dir)
-            bundle = load_bundle(local, device=config.device, dtype=config.dtype)
-        self.bundle = bundle
-        self.bank = get_storage(config.bank_url)
-        self.clips = _ClipReader()
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return rows_table([self.compute(row["row"], VoiceTask.from_row(row)) for row in batch.to_pylist()],
+                          VOICE_RESULT_SCHEMA)  # fmt: skip
 
-    def __call__(self, task: VoiceTask) -> dict[str, Any]:
-        """Compute one voice, write its feature file, return its index row (never raises for bad data)."""
+    def compute(self, row: int, task: VoiceTask) -> VoiceResultRow:
+        """Compute one voice, write its feature file, return its result row (never raises for bad data)."""
         voice, started = task.voice, time.perf_counter()
         try:
-            row = self._compute(task)
+            result = self._compute(row, task)
         except _VoiceFailure as failure:
             logger.warning("voice %s failed: %s", voice.voice_id, failure.reason)
-            return error_row(voice, failure.reason, failure.fingerprint, self.bundle.fingerprint)
-        logger.info(
-            "voice %s: %.1f s of reference, %.2f s", voice.voice_id, row["ref_seconds"], time.perf_counter() - started
-        )
-        return row
+            return VoiceResultRow.failed(row, voice.voice_id, voice.n_clips, failure.kind, failure.reason,
+                                         fingerprint=failure.fingerprint,
+                                         model_fingerprint=self.bundle.fingerprint)  # fmt: skip
+        logger.info("voice %s: %.1f s of reference, %.2f s", voice.voice_id, result.ref_seconds,
+                    time.perf_counter() - started)  # fmt: skip
+        return result
 
     def _read_clips(self, task: VoiceTask) -> list[bytes | None]:
-        """Bytes of each clip (None when missing); infrastructure errors abort the voice without fingerprint."""
+        """Bytes of each clip (None when missing); storage errors abort the voice without fingerprint."""
         blobs: list[bytes | None] = []
         for i, url in enumerate(task.clip_urls):
             try:
@@ -215,10 +191,11 @@ class PrecomputeStage:
             except StorageNotFound:
                 blobs.append(None)
             except StorageError as exc:
-                raise _VoiceFailure(f"clip {i} ({url}): cannot read: {exc}", None) from exc
+                raise _VoiceFailure(ErrorKind.STORAGE_ERROR, f"clip {i} ({url}): cannot read: {exc}", None) from exc
         return blobs
 
-    def _compute(self, task: VoiceTask) -> dict[str, Any]:
+    def _compute(self, row: int, task: VoiceTask) -> VoiceResultRow:
+        from sovits_core.text import TextError
         from sovits_core.voice import ReferenceClip, build_voice_features
 
         voice = task.voice
@@ -228,40 +205,33 @@ class PrecomputeStage:
         clips = []
         for i, (url, blob, weight) in enumerate(zip(task.clip_urls, blobs, voice.weights, strict=True)):
             if blob is None:
-                raise _VoiceFailure(f"clip {i} ({url}): file not found", fingerprint)
+                raise _VoiceFailure(ErrorKind.BAD_AUDIO, f"clip {i} ({url}): file not found", fingerprint)
             try:
                 wav, sr = decode_audio(blob, url)
             except AudioDecodeError as exc:
-                raise _VoiceFailure(f"clip {i}: {exc}", fingerprint) from exc
+                raise _VoiceFailure(ErrorKind.BAD_AUDIO, f"clip {i}: {exc}", fingerprint) from exc
             clips.append(ReferenceClip(wav, sr, weight))
         try:
             features = build_voice_features(self.bundle, clips, voice.ref_text, voice.ref_lang)
         except ValueError as exc:  # ClipError, TextError, empty phonemes: data problems
             index = getattr(exc, "clip_index", None)
             where = f" ({task.clip_urls[index]})" if index is not None and index < len(task.clip_urls) else ""
-            raise _VoiceFailure(f"{exc}{where}", fingerprint) from exc
-        return self._store(voice, features, fingerprint)
+            kind = ErrorKind.BAD_TEXT if isinstance(exc, TextError) else ErrorKind.BAD_AUDIO
+            raise _VoiceFailure(kind, f"{exc}{where}", fingerprint) from exc
+        return self._store(row, voice, features, fingerprint)
 
-    def _store(self, voice: VoiceSpec, features: Any, fingerprint: str) -> dict[str, Any]:
+    def _store(self, row: int, voice: VoiceSpec, features: Any, fingerprint: str) -> VoiceResultRow:
         data = features.to_bytes()
         rel = voice_file(voice.voice_id)
         try:
-            self.bank.write_bytes(rel, data)
+            self.sink.write(rel, data)
         except StorageError as exc:
-            raise _VoiceFailure(f"cannot write {self.bank.url(rel)}: {exc}", None) from exc
-        return {
-            "voice_id": voice.voice_id,
-            "file": rel,
-            "fingerprint": fingerprint,
-            "model_fingerprint": features.model_fingerprint,
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "n_clips": voice.n_clips,
-            "ref_seconds": float(features.ref_seconds),
-            "status": STATUS_OK,
-            "error": None,
-            "warnings": list(features.warnings),
-            "created_at": datetime.now(timezone.utc),
-        }
+            raise _VoiceFailure(ErrorKind.STORAGE_ERROR, f"cannot write {self.bank.url(rel)}: {exc}", None) from exc
+        return VoiceResultRow.ok(
+            row, voice.voice_id, voice.n_clips, file=rel, fingerprint=fingerprint,
+            model_fingerprint=features.model_fingerprint, sha256=hashlib.sha256(data).hexdigest(),
+            ref_seconds=float(features.ref_seconds), warnings=list(features.warnings),
+        )  # fmt: skip
 
 
 @dataclass
@@ -272,15 +242,28 @@ class PrecomputePlan:
     up_to_date: list[str]
 
 
-def _digest_or_marker(reader: _ClipReader, url: str) -> str | None:
-    """Content digest of a clip; MISSING_CLIP when absent; None when it cannot be read now (retry)."""
-    try:
-        return clip_digest(reader.read(url))
-    except StorageNotFound:
-        return MISSING_CLIP
-    except StorageError as exc:
-        logger.warning("cannot read %s while planning: %s", url, exc)
-        return None
+class ClipDigests:
+    """Content digests of clips, read once per URL (in threads): MISSING_CLIP when absent, None when unreadable."""
+
+    def __init__(self, n_threads: int = 16) -> None:
+        self.n_threads = n_threads
+        self.reader = ClipReader()
+        self.known: dict[str, str | None] = {}
+
+    def _digest(self, url: str) -> str | None:
+        try:
+            return clip_digest(self.reader.read(url))
+        except StorageNotFound:
+            return MISSING_CLIP
+        except StorageError as exc:
+            logger.warning("cannot read %s while planning: %s", url, exc)
+            return None
+
+    def of(self, urls: list[str]) -> dict[str, str | None]:
+        todo = sorted({u for u in urls if self.known.get(u) is None})
+        with ThreadPoolExecutor(max_workers=max(1, self.n_threads)) as pool:
+            self.known.update(zip(todo, pool.map(self._digest, todo), strict=True))
+        return {u: self.known[u] for u in urls}
 
 
 def plan_precompute(
@@ -291,37 +274,33 @@ def plan_precompute(
     model_fp: str,
     *,
     force: bool = False,
-    n_threads: int = 16,
+    digests: ClipDigests | None = None,
 ) -> PrecomputePlan:
     """Decide which voices need computing by comparing fingerprints with the previous bank index.
 
     A voice is up to date when its previous row has the same (non-null) fingerprint and, for an "ok" row, its feature
-    file still exists. Clip bytes are read (in `n_threads` threads) only to hash them.
+    file still exists. Clip bytes are read only to hash them (once per URL and `digests` object).
 
     Args:
         voices: validated manifest rows.
         manifest_folder: URL/path the manifest's relative clip references resolve against.
         previous: rows of the current bank index.
         existing_files: bank-relative paths of the feature files present now.
-        model_fp: `model_fingerprint` of the model to use.
+        model_fp: the model's fingerprint.
         force: recompute everything.
+        digests: clip digests already read (a second planning in one run reads nothing again).
     """
     tasks = [VoiceTask(v, tuple(resolve_clip_url(manifest_folder, ref) for ref in v.ref_audio)) for v in voices]
-    if force:
-        return PrecomputePlan(tasks, [])
-    reader = _ClipReader()
-    urls = sorted({url for task in tasks for url in task.clip_urls})
-    with ThreadPoolExecutor(max_workers=max(1, n_threads)) as pool:
-        digests = dict(zip(urls, pool.map(lambda url: _digest_or_marker(reader, url), urls), strict=True))
+    known = (digests or ClipDigests()).of([url for task in tasks for url in task.clip_urls])
     by_id = {row["voice_id"]: row for row in previous}
     todo, fresh = [], []
     for task in tasks:
-        clip_digests = [digests[url] for url in task.clip_urls]
+        clip_digests = [known[url] for url in task.clip_urls]
         row = by_id.get(task.voice.voice_id)
         fp = None if None in clip_digests else voice_fingerprint(model_fp, clip_digests, task.voice)
         current = row is not None and fp is not None and row["fingerprint"] == fp
-        if current and (row["status"] != STATUS_OK or row["file"] in existing_files):
+        if not force and current and (row["status"] != STATUS_OK or row["file"] in existing_files):
             fresh.append(task.voice.voice_id)
         else:
-            todo.append(task)
+            todo.append(dataclasses.replace(task, planned_fingerprint=fp))
     return PrecomputePlan(todo, fresh)

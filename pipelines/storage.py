@@ -33,14 +33,11 @@ Transient failures (connection resets, timeouts, HTTP 5xx, throttling) are retri
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import posixpath
-import shutil
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import fsspec
@@ -64,6 +61,7 @@ __all__ = [
     "StorageNotFound",
     "StoragePermissionError",
     "UnsafePathError",
+    "call_with_retry",
     "classify_error",
     "get_storage",
     "split_url",
@@ -274,24 +272,6 @@ class Storage:
             if not missing_ok:
                 raise
 
-    # ------------------------------------------------------------------ local cache
-    def local_copy(self, rel_or_url: str, cache_dir: str | os.PathLike[str]) -> Path:
-        """Local path of a file or folder, downloading it once into `cache_dir` when it is remote.
-
-        Local storage returns the path itself (no copy). A remote object is cached under a name derived from its URI
-        and a signature of its listing (size + ETag/mtime of each file), so a changed remote copy is fetched again.
-        The download goes to a temporary folder that is renamed into place: concurrent processes on one node may
-        both download, but each sees a complete copy.
-        """
-        if "://" in os.fspath(rel_or_url) or "::" in os.fspath(rel_or_url):
-            return Storage(rel_or_url, retry_policy=self.retry_policy).local_copy("", cache_dir)
-        full = self._full(rel_or_url)
-        if self.is_local:
-            if not os.path.exists(full):
-                raise StorageNotFound(f"local_copy: {self.url(rel_or_url)} does not exist")
-            return Path(full)
-        return self._call("download", rel_or_url, lambda: _fetch_to_cache(self.fs, full, Path(cache_dir)))
-
 
 def _temp_sibling(full: str) -> str:
     head, tail = posixpath.split(full)
@@ -340,44 +320,6 @@ def _exclusive_create_excl(full: str, data: bytes) -> bool:
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
     return True
-
-
-def _listing_signature(fs: fsspec.AbstractFileSystem, full: str) -> tuple[bool, dict[str, Any], str]:
-    """(is_dir, {name: info}, hex signature of names + sizes + ETag/mtime) of a remote file or folder."""
-    info = fs.info(full)
-    is_dir = info.get("type") == "directory"
-    entries = fs.find(full, withdirs=False, detail=True) if is_dir else {full: info}
-    sig = hashlib.sha256(fs.unstrip_protocol(full).encode())
-    for name in sorted(entries):
-        entry = entries[name]
-        stamp = entry.get("ETag") or entry.get("etag") or entry.get("mtime") or entry.get("LastModified") or ""
-        sig.update(f"\n{name}|{entry.get('size')}|{stamp}".encode())
-    return is_dir, entries, sig.hexdigest()[:20]
-
-
-def _fetch_to_cache(fs: fsspec.AbstractFileSystem, full: str, cache_dir: Path) -> Path:
-    """Download a remote file/folder into ``cache_dir/<signature>/<name>`` once; return that path."""
-    is_dir, entries, key = _listing_signature(fs, full)
-    name = posixpath.basename(full.rstrip("/")) or "root"
-    final = cache_dir / key
-    if (final / name).exists():
-        return final / name
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    staging = cache_dir / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
-    try:
-        for remote in sorted(entries):
-            dest = staging / name / remote[len(full.rstrip("/")) + 1 :] if is_dir else staging / name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fs.get_file(remote, str(dest))
-        try:
-            os.rename(staging, final)
-        except OSError:
-            if not (final / name).exists():  # lost a race to a complete copy -> fine; anything else -> error
-                raise
-        logger.info("cached %s -> %s", fs.unstrip_protocol(full), final / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return final / name
 
 
 def get_storage(x: Any, **storage_options: Any) -> Storage:

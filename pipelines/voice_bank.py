@@ -134,6 +134,22 @@ class VoiceBank:
             row = self._entries.get(voice_id)
         return row is not None and row["status"] == STATUS_OK
 
+    def check(self, voice_id: str) -> bool | str:
+        """True when `voice_id` is usable, False when the bank lacks it, else why not (the bank's own reason)."""
+        with self._lock:
+            self._load_index()
+            row = self._entries.get(voice_id)
+        if row is None:
+            return False
+        if row["status"] != STATUS_OK:
+            return f"voice {voice_id!r} failed precompute: {row['error']}"
+        if self.model_fingerprint is not None and row["model_fingerprint"] != self.model_fingerprint:
+            return (
+                f"voice {voice_id!r} was computed with model {row['model_fingerprint']}, not {self.model_fingerprint}; "
+                "rerun jobs.precompute_voices with this model"
+            )
+        return True
+
     def entry(self, voice_id: str) -> dict[str, Any]:
         """The index row of `voice_id` (any status). Raises `VoiceNotFoundError`."""
         with self._lock:

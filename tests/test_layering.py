@@ -29,9 +29,7 @@ def imported_roots(path: Path) -> set[str]:
 def test_package_does_not_import_forbidden_layers(package: str) -> None:
     files = sorted((ROOT / package).rglob("*.py"))
     assert files, f"no python files found under {package}"
-    offenders = {
-        str(f.relative_to(ROOT)): sorted(imported_roots(f) & FORBIDDEN[package]) for f in files
-    }
+    offenders = {str(f.relative_to(ROOT)): sorted(imported_roots(f) & FORBIDDEN[package]) for f in files}
     offenders = {k: v for k, v in offenders.items() if v}
     assert not offenders, f"{package} imports layers it must not: {offenders}"
 

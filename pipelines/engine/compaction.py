@@ -1,10 +1,14 @@
 """Compaction of result parts into ``OUT/results.parquet`` and the job's ``OUT/summary.json``.
 
-Compaction goes shard by shard (memory: one shard's rows at a time). For every manifest row it keeps the latest
+Compaction goes shard by shard (memory: one shard's rows at a time). For every input row it keeps the latest
 successful attempt, else the latest failed one; a row of the plan with no result at all (its shard's worker was
-lost, or the run was interrupted) gets a ``failed`` row of kind ``worker_lost``, which a rerun retries. Rows
-rejected by validation (``--skip-invalid``) come last. The output is written atomically; when nothing changed since
-the last compaction (same parts, markers and failures) neither file is rewritten.
+lost, or the run was interrupted) gets a ``failed`` row of kind ``worker_lost`` (or ``internal_error`` when its
+shard task crashed), which a rerun retries. Rows rejected by validation (``--skip-invalid``) come last. The output
+is written atomically; when nothing changed since the last compaction (same parts, markers and failures) neither
+file is rewritten.
+
+``summary.json`` records ``status`` (``ok``, ``failed_rows`` or ``incomplete`` when retryable failures remain) and
+the job's ``exit_code``, so a scheduler that only sees "the driver exited" (``ray job submit``) can read them.
 """
 
 from __future__ import annotations
@@ -23,21 +27,36 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from manifests.results import RESULT_SCHEMA, STATUS_FAILED, STATUS_OK, conform, results_table
-from pipelines.shards import INVALID_PART, JOB_DIR, ShardPlan, done_shards, list_all_parts, read_shard
+from manifests.results import FINAL_KINDS, STATUS_FAILED, STATUS_OK, ErrorKind, conform, now_utc
+from pipelines.engine.plan import (
+    COMPACTED,
+    INVALID_PART,
+    RESULTS_FILE,
+    RUNS_DIR,
+    SUMMARY_FILE,
+    ShardPlan,
+    done_shards,
+    list_all_parts,
+    read_shard,
+)
 from pipelines.storage import Storage, StorageNotFound
 
 
 logger = logging.getLogger(__name__)
 
-RESULTS_FILE = "results.parquet"
-SUMMARY_FILE = "summary.json"
-COMPACTED = f"{JOB_DIR}/compacted.json"
-RUNS_DIR = f"{JOB_DIR}/runs"
+EXIT_OK, EXIT_FATAL, EXIT_INVALID, EXIT_FAILED_ROWS = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A shard task that did not finish in this run: ``kind`` is the error kind its unfinished rows get."""
+
+    kind: ErrorKind
+    message: str
 
 
 def latest_per_row(table: pa.Table) -> pa.Table:
-    """One row per manifest ``row``: the latest ``ok`` attempt, else the latest failed one; sorted by ``row``."""
+    """One row per input ``row``: the latest ``ok`` attempt, else the latest failed one; sorted by ``row``."""
     if table.num_rows == 0:
         return table
     ranked = table.append_column("_ok", pc.cast(pc.equal(table.column("status"), STATUS_OK), pa.int8()))
@@ -48,26 +67,18 @@ def latest_per_row(table: pa.Table) -> pa.Table:
     return ranked.filter(pa.array(first)).drop_columns(["_ok"])
 
 
-def _read_parts(storage: Storage, parts: list[str]) -> pa.Table:
-    tables = [conform(pq.read_table(io.BytesIO(storage.read_bytes(rel)))) for rel in parts]
-    return pa.concat_tables(tables) if tables else RESULT_SCHEMA.empty_table()
+def read_parts(storage: Storage, parts: list[str], schema: pa.Schema) -> pa.Table:
+    tables = [conform(pq.read_table(io.BytesIO(storage.read_bytes(rel))), schema) for rel in parts]
+    return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
-def _missing_rows(shard_rows: pa.Table, have: set[int], shard: int, reason: str) -> pa.Table:
-    now = dt.datetime.now(dt.timezone.utc)
-    missing = [r for r in shard_rows.to_pylist() if r["row"] not in have]
-    return results_table(
-        [
-            {
-                **{k: r[k] for k in ("row", "id", "voice_id", "text", "lang", "seed")},
-                "shard": shard,
-                "status": STATUS_FAILED,
-                "error_kind": "worker_lost",
-                "error": reason,
-                "finished_at": now,
-            }
-            for r in missing
-        ]
+def _missing_rows(shard_rows: pa.Table, have: set[int], shard: int, failure: Failure, schema: pa.Schema) -> pa.Table:
+    carried = [name for name in shard_rows.column_names if name in schema.names]
+    missing = [{k: r[k] for k in carried} for r in shard_rows.select(carried).to_pylist() if r["row"] not in have]
+    now = now_utc()
+    extra = {"shard": shard, "status": STATUS_FAILED, "error_kind": failure.kind.value, "error": failure.message}
+    return pa.Table.from_pylist(
+        [{name: {**r, **extra, "finished_at": now}.get(name) for name in schema.names} for r in missing], schema=schema
     )
 
 
@@ -75,6 +86,7 @@ def _missing_rows(shard_rows: pa.Table, have: set[int], shard: int, reason: str)
 class Totals:
     """Counters accumulated while compacting (feed ``summary.json``)."""
 
+    model_time_columns: tuple[str, ...] = ()
     n_rows: int = 0
     by_status: Counter = field(default_factory=Counter)
     by_kind: Counter = field(default_factory=Counter)
@@ -86,38 +98,59 @@ class Totals:
     def add(self, table: pa.Table) -> None:
         self.n_rows += table.num_rows
         self.by_status.update(table.column("status").to_pylist())
-        self.by_kind.update(k for k in table.column("error_kind").to_pylist() if k)
+        kinds, errors = (table.column(c).to_pylist() for c in ("error_kind", "error"))
+        self.by_kind.update(k for k in kinds if k)
         self.invalid_by_check.update(
-            e.partition(":")[0]
-            for k, e in zip(*(table.column(c).to_pylist() for c in ("error_kind", "error")), strict=True)
-            if k == "invalid_input" and e
+            e.partition(":")[0] for k, e in zip(kinds, errors, strict=True) if k == "invalid_input" and e
         )
-        self.audio_seconds += float(pc.sum(table.column("duration")).as_py() or 0.0)
-        for name in ("time_text", "time_t2s", "time_sovits"):
+        if "duration" in table.column_names:
+            self.audio_seconds += float(pc.sum(table.column("duration")).as_py() or 0.0)
+        for name in self.model_time_columns:
             self.model_seconds += float(pc.sum(table.column(name)).as_py() or 0.0)
-        self.fingerprints.update(f for f in table.column("model_fingerprint").to_pylist() if f)
+        if "model_fingerprint" in table.column_names:
+            self.fingerprints.update(f for f in table.column("model_fingerprint").to_pylist() if f)
+
+    @property
+    def n_failed(self) -> int:
+        return sum(n for status, n in self.by_status.items() if status != STATUS_OK)
+
+    @property
+    def n_retryable(self) -> int:
+        return sum(n for kind, n in self.by_kind.items() if kind not in FINAL_KINDS)
 
 
-def _state_key(storage: Storage, parts: list[str], failures: dict[int, str]) -> str:
+def _state_key(storage: Storage, parts: list[str], failures: dict[int, Failure]) -> str:
     digest = hashlib.sha256()
     for item in (
         *parts,
         *(f"done:{s}" for s in sorted(done_shards(storage))),
-        str(sorted(failures.items())),
+        str(sorted((s, f.kind.value, f.message) for s, f in failures.items())),
         str(storage.exists(INVALID_PART)),
     ):
         digest.update(item.encode() + b"\n")
     return digest.hexdigest()
 
 
-def compact(storage: Storage, plan: ShardPlan, failures: dict[int, str], run_seconds: float) -> dict[str, Any]:
+@dataclass(frozen=True)
+class CompactionSpec:
+    """What compaction needs to know about a mode's results."""
+
+    schema: pa.Schema
+    mode: str
+    model_time_columns: tuple[str, ...] = ()
+
+
+def compact(
+    storage: Storage, plan: ShardPlan, failures: dict[int, Failure], run_seconds: float, spec: CompactionSpec
+) -> dict[str, Any]:
     """Write ``results.parquet`` and ``summary.json`` unless nothing changed; return the summary.
 
     Args:
         storage: the job's output folder.
         plan: the job's shard plan.
-        failures: shard -> message for shards whose task failed in this run.
+        failures: shard -> why its task did not finish in this run.
         run_seconds: wall seconds of this run (added to the job's total when something changed).
+        spec: the mode's result schema and model-time columns.
     """
     parts = list_all_parts(storage)
     key = _state_key(storage, parts, failures)
@@ -127,23 +160,21 @@ def compact(storage: Storage, plan: ShardPlan, failures: dict[int, str], run_sec
     by_shard: dict[int, list[str]] = {}
     for rel in parts:
         by_shard.setdefault(int(rel.split("/")[-2]), []).append(rel)
-    totals, buf = Totals(), io.BytesIO()
-    with pq.ParquetWriter(buf, RESULT_SCHEMA, compression="zstd") as writer:
+    totals, buf = Totals(spec.model_time_columns), io.BytesIO()
+    with pq.ParquetWriter(buf, spec.schema, compression="zstd") as writer:
         for shard in range(plan.n_shards):
-            table = _shard_results(storage, shard, by_shard.get(shard, []), failures.get(shard))
+            table = _shard_results(storage, shard, by_shard.get(shard, []), failures.get(shard), spec.schema)
             totals.add(table)
             writer.write_table(table)
         if storage.exists(INVALID_PART):
-            invalid = conform(pq.read_table(io.BytesIO(storage.read_bytes(INVALID_PART))))
+            invalid = conform(pq.read_table(io.BytesIO(storage.read_bytes(INVALID_PART))), spec.schema)
             totals.add(invalid)
             writer.write_table(invalid)
     storage.write_bytes(RESULTS_FILE, buf.getvalue())
     if run_seconds > 0:
-        record = {"wall_seconds": run_seconds, "at": dt.datetime.now(dt.timezone.utc).isoformat()}
-        storage.write_bytes(
-            f"{RUNS_DIR}/{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S%f}.json", json.dumps(record).encode()
-        )
-    summary = build_summary(storage, plan, totals)
+        record = {"wall_seconds": run_seconds, "at": now_utc().isoformat()}
+        storage.write_bytes(f"{RUNS_DIR}/{now_utc():%Y%m%dT%H%M%S%f}.json", json.dumps(record).encode())
+    summary = build_summary(storage, plan, totals, spec.mode)
     storage.write_bytes(SUMMARY_FILE, json.dumps(summary, indent=2, sort_keys=True).encode())
     storage.write_bytes(COMPACTED, json.dumps({"key": key}).encode())
     logger.info("wrote %s (%d rows) and %s", storage.url(RESULTS_FILE), totals.n_rows, SUMMARY_FILE)
@@ -157,25 +188,41 @@ def _stored_key(storage: Storage) -> str | None:
         return None
 
 
-def _shard_results(storage: Storage, shard: int, parts: list[str], failure: str | None) -> pa.Table:
+def _shard_results(
+    storage: Storage, shard: int, parts: list[str], failure: Failure | None, schema: pa.Schema
+) -> pa.Table:
     shard_rows = read_shard(storage, shard)
     wanted = pa.array(shard_rows.column("row"))
-    results = latest_per_row(_read_parts(storage, parts))
+    results = latest_per_row(read_parts(storage, parts, schema))
     results = results.filter(pc.is_in(results.column("row"), value_set=wanted))
-    reason = f"shard task failed: {failure}" if failure else "not processed yet (run interrupted); rerun to finish"
-    missing = _missing_rows(shard_rows, set(results.column("row").to_pylist()), shard, reason)
+    failure = failure or Failure(ErrorKind.WORKER_LOST, "not processed yet (run interrupted); rerun to finish")
+    have = set(results.column("row").to_pylist())
+    missing = _missing_rows(shard_rows, have, shard, failure, schema)
     return pa.concat_tables([results, missing]).sort_by("row") if missing.num_rows else results
 
 
-def build_summary(storage: Storage, plan: ShardPlan, totals: Totals) -> dict[str, Any]:
+def job_status(totals: Totals) -> tuple[str, int]:
+    """(status, exit code) of a compacted job: every row ok; some failed for good; some left for a rerun."""
+    if totals.n_failed == 0:
+        return "ok", EXIT_OK
+    return ("incomplete" if totals.n_retryable else "failed_rows"), EXIT_FAILED_ROWS
+
+
+def build_summary(storage: Storage, plan: ShardPlan, totals: Totals, mode: str) -> dict[str, Any]:
     """The ``summary.json`` document (see the README's output section)."""
     runs = [json.loads(storage.read_bytes(rel)) for rel in storage.list(RUNS_DIR)]
     wall = sum(r["wall_seconds"] for r in runs)
     audio = totals.audio_seconds
-    failed = totals.by_status.get(STATUS_FAILED, 0)
+    status, exit_code = job_status(totals)
+    by_status = {STATUS_OK: totals.by_status.get(STATUS_OK, 0), STATUS_FAILED: totals.by_status.get(STATUS_FAILED, 0)}
+    by_status.update({s: n for s, n in totals.by_status.items() if s not in by_status})
     return {
+        "mode": mode,
+        "status": status,
+        "exit_code": exit_code,
         "rows": totals.n_rows,
-        "rows_by_status": {STATUS_OK: totals.by_status.get(STATUS_OK, 0), STATUS_FAILED: failed},
+        "rows_by_status": by_status,
+        "retryable_rows": totals.n_retryable,
         "failures_by_reason": dict(sorted(totals.by_kind.items())),
         "invalid_by_check": dict(sorted(totals.invalid_by_check.items())),
         "audio_seconds": round(audio, 3),
@@ -193,9 +240,8 @@ def build_summary(storage: Storage, plan: ShardPlan, totals: Totals) -> dict[str
     }
 
 
-def write_invalid(storage: Storage, rows: list[dict[str, Any]]) -> None:
-    """Store the result rows of manifest rows rejected by validation (replaces an earlier run's list)."""
-    table = results_table(rows)
+def write_invalid(storage: Storage, table: pa.Table) -> None:
+    """Store the result rows of input rows rejected by validation (replaces an earlier run's list)."""
     if storage.exists(INVALID_PART):
         old = pq.read_table(io.BytesIO(storage.read_bytes(INVALID_PART)))
         if old.drop_columns(["finished_at"]).equals(table.drop_columns(["finished_at"])):

@@ -20,7 +20,7 @@ lock still carries its token and sets :attr:`JobLock.lost` otherwise.
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
 import os
 import socket
@@ -28,9 +28,9 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
-from pipelines.shards import JOB_DIR
+from pipelines.engine.plan import JOB_DIR, JsonRecord
 from pipelines.storage import Storage, StorageError, StorageNotFound
 
 
@@ -41,7 +41,7 @@ TAKEOVER_DIR = f"{JOB_DIR}/lock-takeover"
 
 
 @dataclass(frozen=True)
-class LockInfo:
+class LockInfo(JsonRecord):
     """Content of the lock file."""
 
     token: str
@@ -52,12 +52,13 @@ class LockInfo:
     heartbeat_at: float
     command: str
 
-    def to_json(self) -> bytes:
-        return json.dumps(asdict(self), indent=2).encode()
-
     @classmethod
     def from_json(cls, data: bytes) -> LockInfo:
-        return cls(**json.loads(data))
+        """Parse a lock file; ValueError when it is not a lock written by this program (corrupt, truncated)."""
+        try:
+            return super().from_json(data)
+        except (ValueError, TypeError) as exc:  # bad JSON, not an object, missing or unknown keys
+            raise ValueError(f"not a valid lock file ({exc})") from exc
 
     def describe(self, now: float) -> str:
         return (
@@ -70,13 +71,17 @@ class LockInfo:
 class LockHeld(RuntimeError):
     """Another run holds the job lock."""
 
-    def __init__(self, message: str, holder: LockInfo) -> None:
+    def __init__(self, message: str, holder: LockInfo | None) -> None:
         super().__init__(message)
         self.holder = holder
 
 
 class StaleLock(LockHeld):
     """The job lock looks abandoned but cannot be proven dead; rerun with --break-stale-lock to take it over."""
+
+
+class CorruptLock(LockHeld):
+    """The lock file cannot be read (truncated, edited by hand); rerun with --break-stale-lock to replace it."""
 
 
 def _proc_stat(pid: int) -> list[str] | None:
@@ -168,9 +173,15 @@ class JobLock:
             if self.storage.put_if_absent(LOCK_PATH, self.info.to_json()):
                 break
             try:
-                holder = LockInfo.from_json(self.storage.read_bytes(LOCK_PATH))
+                data = self.storage.read_bytes(LOCK_PATH)
             except StorageNotFound:
                 continue  # released between our create and our read: try again
+            try:
+                holder = LockInfo.from_json(data)
+            except ValueError as exc:
+                if self._take_over_unreadable(data, exc):
+                    break
+                continue
             if self._take_over(holder):
                 break
         else:
@@ -194,6 +205,21 @@ class JobLock:
         if not self.storage.put_if_absent(f"{TAKEOVER_DIR}/{holder.token}", self.info.to_json()):
             raise LockHeld(f"another run is taking over the lock {where} right now", holder)
         logger.warning("taking over the job lock %s: %s", where, why)
+        self.storage.write_bytes(LOCK_PATH, self.info.to_json())
+        return True
+
+    def _take_over_unreadable(self, data: bytes, exc: ValueError) -> bool:
+        where = self.storage.url(LOCK_PATH)
+        if not self.break_stale:
+            raise CorruptLock(
+                f"the lock {where} is unreadable ({exc}). If no other run uses this folder, rerun with "
+                "--break-stale-lock to replace it.",
+                None,
+            )
+        claim = f"{TAKEOVER_DIR}/unreadable-{hashlib.sha256(data).hexdigest()[:16]}"
+        if not self.storage.put_if_absent(claim, self.info.to_json()):
+            raise LockHeld(f"another run is taking over the lock {where} right now", None)
+        logger.warning("replacing the unreadable job lock %s: %s", where, exc)
         self.storage.write_bytes(LOCK_PATH, self.info.to_json())
         return True
 
@@ -223,5 +249,5 @@ class JobLock:
         try:
             if self._owned():
                 self.storage.delete(LOCK_PATH, missing_ok=True)
-        except StorageError as exc:
+        except (StorageError, ValueError) as exc:
             logger.warning("could not release the job lock: %s", exc)

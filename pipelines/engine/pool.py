@@ -1,6 +1,6 @@
 """A pool of long-lived Ray actors that each build heavy state once and then process tasks.
 
-This is the only module in ``pipelines/`` that imports ``ray`` (lazily, inside functions). The actor classes it
+With ``cluster.py`` and the engine's runner, this is where ``pipelines/`` imports ``ray`` (lazily, inside functions). The actor classes it
 runs are plain Python classes: ``ActorSpec(cls, args, kwargs, method_name)`` says how to build one and which method
 handles one task, so the same class is unit-tested without Ray.
 
@@ -9,8 +9,9 @@ Fault handling is Ray's own:
 * every actor is created with ``max_restarts`` (default: unbounded) so a crashed or preempted worker process is
   restarted, rebuilding its state in ``__init__``;
 * every call is made with ``max_task_retries`` so a call that was running (or queued) on a dead actor is re-run on
-  the restarted actor. Application exceptions are *not* retried: they are data failures and come back as
-  :class:`TaskFailure` rows in the :class:`PoolReport`;
+  the restarted actor. An exception raised by the task itself is *not* retried (the engine's workers return data
+  failures as rows, so a raised exception is a bug): it comes back as a :class:`TaskFailure` in the
+  :class:`PoolReport`;
 * a task that kills its actor more than ``max_task_retries`` times is reported as failed (kind ``"worker_lost"``),
   the pool carries on with the other tasks.
 
@@ -28,13 +29,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
+from pipelines.engine.cluster import describe_resources, init_ray, resolve_workers
+
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["ActorSpec", "PoolReport", "PoolStartError", "TaskFailure", "init_ray", "resolve_workers", "run_actor_pool"]
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 FailureKind = Literal["task_error", "worker_lost"]
+TICK_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -107,69 +113,6 @@ class _PoolWorker:
         return self._method(task)
 
 
-def init_ray(address: str | None = None, *, num_cpus: int | None = None, namespace: str | None = None) -> None:
-    """Connect to a Ray cluster, or start an embedded local one.
-
-    Args:
-        address: cluster address (``ray://host:10001``, ``host:6379`` or ``"auto"``). When None, ``RAY_ADDRESS``
-            is used if set (``ray job submit`` sets it for the entry point); otherwise a local Ray is started.
-        num_cpus: CPUs for an embedded local Ray (ignored when connecting).
-        namespace: Ray namespace (named pool actors live in it).
-    """
-    import ray
-
-    if ray.is_initialized():
-        return
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    if address:
-        logger.info("connecting to Ray cluster at %s", address)
-        ray.init(address=address, namespace=namespace, logging_level=logging.WARNING)
-    else:
-        logger.info("starting embedded local Ray (num_cpus=%s)", num_cpus)
-        # address="local": always a private cluster, never a stray `ray start` cluster found on this machine.
-        ray.init(
-            address="local",
-            num_cpus=num_cpus,
-            include_dashboard=False,
-            namespace=namespace,
-            logging_level=logging.WARNING,
-        )
-
-
-def cluster_gpus() -> float:
-    """Number of GPUs the connected Ray cluster reports (0.0 when none or Ray not initialised)."""
-    import ray
-
-    if not ray.is_initialized():
-        return 0.0
-    return float(ray.cluster_resources().get("GPU", 0.0))
-
-
-def resolve_workers(n_workers: int | None, num_gpus: float | None) -> tuple[int, float]:
-    """Fill in automatic pool sizes from the cluster: one actor per GPU, or one CPU actor without GPUs.
-
-    Args:
-        n_workers: requested number of actors, or None for automatic.
-        num_gpus: GPUs per actor, or None for automatic (1 when the cluster has GPUs, else 0 = CPU fallback).
-
-    Returns:
-        (n_workers, num_gpus) both concrete.
-    """
-    total = cluster_gpus()
-    if num_gpus is None:
-        num_gpus = 1.0 if total >= 1 else 0.0
-    if n_workers is None:
-        n_workers = max(1, int(total // num_gpus)) if num_gpus > 0 else 1
-    if num_gpus > 0 and total < n_workers * num_gpus:
-        logger.warning(
-            "pool asks for %d workers x %.2g GPU but the cluster has %.2g GPUs now; actors wait for an autoscaler",
-            n_workers,
-            num_gpus,
-            total,
-        )
-    return n_workers, float(num_gpus)
-
-
 def _make_actors(
     spec: ActorSpec, n_workers: int, num_gpus: float, num_cpus: float, max_restarts: int, max_task_retries: int
 ) -> list[Any]:
@@ -185,24 +128,40 @@ def _make_actors(
     return [remote_cls.options(**options).remote(spec) for _ in range(n_workers)]
 
 
-def _wait_ready(actors: list[Any]) -> list[Any]:
-    """Wait until actors have built their state; drop those whose constructor failed (raise if all did)."""
+def _wait_ready(actors: list[Any], timeout: float | None, asked: str) -> list[Any]:
+    """Wait until actors have built their state; drop those whose constructor failed (raise if all did).
+
+    Raises:
+        PoolStartError: no actor was ready within ``timeout`` seconds (the cluster never granted the resources, or
+            the model takes longer to load), or every actor failed to build its state.
+    """
     import ray
 
+    probes = {actor.ready.remote(): actor for actor in actors}
+    ready, waiting = ray.wait(list(probes), num_returns=len(probes), timeout=timeout)
     alive, errors = [], []
-    for actor in actors:
+    for ref in ready:
         try:
-            pid = ray.get(actor.ready.remote())
+            pid = ray.get(ref)
         except ray.exceptions.RayError as exc:
             errors.append(str(exc))
-            ray.kill(actor, no_restart=True)
+            ray.kill(probes[ref], no_restart=True)
             continue
         logger.debug("pool worker ready (pid %d)", pid)
-        alive.append(actor)
+        alive.append(probes[ref])
+    for ref in waiting:
+        ray.kill(probes[ref], no_restart=True)
+    if waiting and not alive:
+        raise PoolStartError(
+            f"the pool did not start within {timeout:g} s: it asked for {asked}, and the cluster has "
+            f"{describe_resources()}. Ask for fewer workers or GPUs (--workers, --num-gpus), add nodes, or raise "
+            "--pool-start-timeout."
+        )
     if not alive:
         raise PoolStartError(f"all {len(actors)} pool workers failed to start; first error:\n{errors[0]}")
-    if errors:
-        logger.error("%d of %d pool workers failed to start: %s", len(errors), len(actors), errors[0])
+    if errors or waiting:
+        logger.error("%d of %d pool workers did not start: %s", len(errors) + len(waiting), len(actors),
+                     errors[0] if errors else f"not ready within {timeout:g} s")  # fmt: skip
     return alive
 
 
@@ -216,8 +175,10 @@ class _Dispatcher(Generic[T, R]):
         on_result: Callable[[T, R], None],
         depth: int,
         task_timeout: float | None = None,
+        on_tick: Callable[[], None] | None = None,
     ) -> None:
         self.actors = actors
+        self.on_tick = on_tick
         self.task_timeout = task_timeout
         self.started: dict[Any, float] = {}  # ObjectRef -> when it was submitted (or its worker last restarted)
         self.tasks = tasks
@@ -244,9 +205,14 @@ class _Dispatcher(Generic[T, R]):
         import ray
 
         timeout = None if self.task_timeout is None else max(0.1, min(self.task_timeout, 5.0))
+        if self.on_tick is not None:
+            timeout = min(timeout or TICK_S, TICK_S)
         done, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=timeout)
+        if self.on_tick is not None:
+            self.on_tick()
         if not done:
-            self.restart_overdue()
+            if self.task_timeout is not None:
+                self.restart_overdue()
             return
         for ref in done:
             index, slot = self.in_flight.pop(ref)
@@ -326,6 +292,8 @@ def run_actor_pool(
     num_cpus: float = 1.0,
     max_in_flight_per_actor: int = 1,
     task_timeout: float | None = None,
+    start_timeout: float | None = None,
+    on_tick: Callable[[], None] | None = None,
 ) -> PoolReport:
     """Run ``tasks`` on ``n_workers`` Ray actors built from ``actor_factory``; call ``on_result`` in the driver.
 
@@ -344,12 +312,14 @@ def run_actor_pool(
         max_in_flight_per_actor: calls queued on each actor. 1 (default) suits coarse tasks (shards): a task that
             kills its actor then cannot use up the retries of tasks queued behind it; raise it for tiny tasks.
         task_timeout: seconds a call may run before its worker is restarted and the call retried (None: no limit).
+        start_timeout: seconds to wait for the actors to be ready (None: no limit).
+        on_tick: called in the driver about every second while tasks run (progress polling).
 
     Returns:
         A :class:`PoolReport` with successes, failures (task index, kind, message) and timings.
 
     Raises:
-        PoolStartError: no actor could build its state.
+        PoolStartError: no actor could build its state, or none was ready within ``start_timeout``.
     """
     if n_workers < 1:
         raise ValueError(f"n_workers must be >= 1, got {n_workers}")
@@ -361,9 +331,10 @@ def run_actor_pool(
     started = time.perf_counter()
     actors = _make_actors(actor_factory, n_workers, num_gpus, num_cpus, max_restarts, max_task_retries)
     try:
-        actors = _wait_ready(actors)
+        asked = f"{n_workers} worker(s) x ({num_gpus:g} GPU, {num_cpus:g} CPU)"
+        actors = _wait_ready(actors, start_timeout, asked)
         depth = max(1, max_in_flight_per_actor)
-        dispatcher: _Dispatcher[T, R] = _Dispatcher(actors, tasks, on_result, depth, task_timeout)
+        dispatcher: _Dispatcher[T, R] = _Dispatcher(actors, tasks, on_result, depth, task_timeout, on_tick)
         dispatcher.run()
     finally:
         for actor in actors:

@@ -39,8 +39,11 @@ def shard_log(storage: Storage, path: str, level: int = logging.INFO) -> Iterato
     root.addHandler(handler)
     try:
         yield
-    except BaseException:
+    except Exception:
         logger.exception("shard failed")
+        raise
+    except BaseException as exc:  # stopped from outside (a signal): no traceback, the run says so itself
+        logger.warning("shard stopped (%s)", type(exc).__name__)
         raise
     finally:
         root.removeHandler(handler)

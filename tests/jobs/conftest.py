@@ -32,11 +32,13 @@ def synth_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFacto
 def synth_voice_bank(synth_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A bank (local folder) with two voices from one clip: ``zh_a`` (with transcript), ``zh_b`` (reference-free)."""
     from jobs.precompute_voices import PrecomputeConfig, run
+    from pipelines.engine.flags import from_flat
 
     src = tmp_path_factory.mktemp("voices")
     shutil.copy(EXAMPLE_CLIP, src / "mei.wav")
     pq.write_table(two_voice_table(), src / "voices.parquet")
     bank = str(tmp_path_factory.mktemp("bank"))
-    config = PrecomputeConfig(voices=str(src / "voices.parquet"), model_dir=str(synth_model_dir), out=bank, workers=0)
+    config = from_flat(PrecomputeConfig, voices=str(src / "voices.parquet"), model_dir=str(synth_model_dir), out=bank,
+                       workers=0)  # fmt: skip
     assert run(config) == 0
     return bank

@@ -18,10 +18,11 @@ from jobs.precompute_voices import EXIT_FATAL, EXIT_INVALID, EXIT_OK, EXIT_PARTI
 from manifests.bank import STATUS_ERROR, STATUS_OK
 from manifests.common import table_to_bytes
 from pipelines.audio_io import decode_audio, encode_audio
-from pipelines.lock import JobLock
-from pipelines.precompute import model_fingerprint
+from pipelines.engine.flags import from_flat, replace_flat
+from pipelines.engine.lock import JobLock
 from pipelines.storage import Storage
 from pipelines.voice_bank import VoiceBank
+from sovits_core.bundle import model_fingerprint
 
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "examples"
@@ -111,9 +112,13 @@ def _snapshot(storage: Storage) -> dict[str, tuple]:
     return snap
 
 
+BOOKKEEPING = ("_job/", "results.parquet", "summary.json")  # the engine's files, not the bank's content
+
+
 def _changed(before: dict[str, tuple], storage: Storage) -> list[str]:
     after = _snapshot(storage)
-    return sorted(rel for rel in set(after) | set(before) if after.get(rel) != before.get(rel))
+    changed = (rel for rel in set(after) | set(before) if after.get(rel) != before.get(rel))
+    return sorted(rel for rel in changed if not rel.startswith(BOOKKEEPING))
 
 
 def _rows(bank: Storage) -> dict[str, dict]:
@@ -121,9 +126,9 @@ def _rows(bank: Storage) -> dict[str, dict]:
 
 
 def _config(manifest: str, model_dir: str | Path, bank: str, tmp_path: Path, **kw) -> PrecomputeConfig:
-    return PrecomputeConfig(
-        voices=manifest, model_dir=str(model_dir), out=bank, workers=1, num_gpus=0, cache_dir=str(tmp_path / "cache"),
-        **kw,
+    return from_flat(
+        PrecomputeConfig, voices=manifest, model_dir=str(model_dir), out=bank, workers=1, num_gpus=0,
+        model_cache=str(tmp_path / "cache"), progress=False, **kw,
     )  # fmt: skip
 
 
@@ -155,7 +160,7 @@ def test_local_bank_end_to_end(tmp_path: Path, tiny_model_dir: Path, ray_local: 
     assert _snapshot(bank) == before
 
     # Reruns in this process (workers=0; the Ray path is exercised above) to keep the test short.
-    inline = dataclasses.replace(config, workers=0)
+    inline = replace_flat(config, workers=0)
     src.write_bytes("clips/en_bob_2.wav", src.read_bytes("clips/en_alice.wav"))  # one clip of en_bob changes
     assert run(inline) == EXIT_PARTIAL
     assert _changed(before, bank) == ["index.parquet", "voices/en_bob.safetensors"]
@@ -196,7 +201,7 @@ def test_s3_bank_end_to_end(s3_bucket: str, tmp_path: Path, tiny_model_dir: Path
 
     reweighted = [{**GOOD_ROWS[1], "weight": [1.0, 1.0]}, GOOD_ROWS[3]]  # en_bob changes, bad rows leave
     root.child("in").write_bytes("voices.parquet", _manifest(reweighted))
-    assert run(dataclasses.replace(config, prune=True, workers=0)) == EXIT_OK
+    assert run(replace_flat(config, prune=True, workers=0)) == EXIT_OK
     assert _changed(before, bank) == ["index.parquet", "voices/en_bob.safetensors"]
     after = _rows(bank)
     assert sorted(after) == ["bob_mp3", "en_bob"] and after["bob_mp3"] == rows["bob_mp3"]
@@ -206,7 +211,8 @@ def test_invalid_manifest_exits_2_before_any_model_load(tmp_path: Path, monkeypa
     def forbidden(*args, **kwargs):
         raise AssertionError("the model must not be touched for an invalid manifest")
 
-    monkeypatch.setattr("pipelines.precompute.model_fingerprint", forbidden)
+    monkeypatch.setattr("pipelines.model_cache.check_model", forbidden)
+    monkeypatch.setattr("sovits_core.bundle.model_fingerprint", forbidden)
     monkeypatch.setattr("sovits_core.bundle.load_bundle", forbidden)
     src = Storage(tmp_path / "src")
     bank = tmp_path / "bank"
@@ -222,8 +228,8 @@ def test_invalid_manifest_exits_2_before_any_model_load(tmp_path: Path, monkeypa
     config = _config(src.url("voices.parquet"), tmp_path / "no-model", str(bank), tmp_path)
     assert run(config) == EXIT_INVALID
     src.write_bytes("voices.jsonl", json.dumps({"voice_id": "a", "clip": "x.wav"}).encode())  # missing column
-    assert run(dataclasses.replace(config, voices=src.url("voices.jsonl"))) == EXIT_INVALID
-    assert run(dataclasses.replace(config, voices=src.url("absent.parquet"))) == EXIT_INVALID
+    assert run(replace_flat(config, voices=src.url("voices.jsonl"))) == EXIT_INVALID
+    assert run(replace_flat(config, voices=src.url("absent.parquet"))) == EXIT_INVALID
     assert not bank.exists()
 
 
@@ -232,7 +238,7 @@ def test_changed_model_recomputes_and_locked_bank_is_fatal(tmp_path: Path, tiny_
     src = Storage(tmp_path / "src")
     manifest = _populate(src, GOOD_ROWS[:1])
     bank = Storage(tmp_path / "bank")
-    config = dataclasses.replace(_config(manifest, tiny_model_dir, bank.url(), tmp_path), workers=0)
+    config = replace_flat(_config(manifest, tiny_model_dir, bank.url(), tmp_path), workers=0)
     assert run(config) == EXIT_OK
     first = _rows(bank)["en_alice"]
 
@@ -241,9 +247,9 @@ def test_changed_model_recomputes_and_locked_bank_is_fatal(tmp_path: Path, tiny_
     hubert_cfg = other_model / "chinese-hubert-base" / "config.json"
     hubert_cfg.write_text(json.dumps({**json.loads(hubert_cfg.read_text()), "note": "retrained"}))
     with JobLock(bank):
-        assert run(dataclasses.replace(config, model_dir=str(other_model))) == EXIT_FATAL
+        assert run(replace_flat(config, model_dir=str(other_model))) == EXIT_FATAL
     assert _rows(bank)["en_alice"] == first
-    assert run(dataclasses.replace(config, model_dir=str(other_model))) == EXIT_OK
+    assert run(replace_flat(config, model_dir=str(other_model))) == EXIT_OK
     second = _rows(bank)["en_alice"]
     assert second["model_fingerprint"] == model_fingerprint(other_model) != first["model_fingerprint"]
     assert second["fingerprint"] != first["fingerprint"]
@@ -259,8 +265,10 @@ def test_cli_help_and_config(capsys: pytest.CaptureFixture[str]) -> None:
     from jobs.precompute_voices import parse_args
 
     config, level = parse_args(["--voices", "v.csv", "--model-dir", "m", "--out", "s3://b/bank", "--workers", "2"])
-    assert (config.workers, config.force, config.out, level) == (2, False, "s3://b/bank", "INFO")
+    engine = config.engine
+    assert (engine.workers, engine.force, engine.out, level) == (2, False, "s3://b/bank", "INFO")
+    assert engine.rows_per_shard == 4  # the job's own default for small, heavy rows
     with pytest.raises(dataclasses.FrozenInstanceError):
-        config.force = True  # type: ignore[misc]
-    with pytest.raises(ValueError, match="workers"):
-        PrecomputeConfig(voices="v", model_dir="m", out="o", workers=-1)
+        engine.force = True  # type: ignore[misc]
+    with pytest.raises(ValueError, match="--workers -1: must be >= 0"):
+        from_flat(PrecomputeConfig, voices="v", model_dir="m", out="o", workers=-1)

@@ -163,6 +163,15 @@ def test_ray_job_submit_with_token_auth(
     assert "connecting to Ray cluster" in done.stdout + done.stderr  # the driver joined the cluster, no local Ray
     _check_results(out, 4)
 
+    # A run with failed rows: Ray only says "failed"; summary.json (read by jobs.status) says which exit code.
+    failing = [*submit, "--max-row-chars", "5", "--force"]  # 6-character texts now fail as text_too_long
+    done = subprocess.run(failing, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode != 0 and "FAILED" in done.stdout + done.stderr
+    status = subprocess.run([sys.executable, "-m", "jobs.status", "--out", str(out)], cwd=REPO, capture_output=True,
+                            text=True)  # fmt: skip
+    assert status.returncode == 3, status.stderr
+    assert "synthesize: failed_rows (exit 3)" in status.stderr and "text_too_long" in status.stderr
+
 
 def _crontab() -> tuple[dict[str, str], list[str]]:
     """(variables, commands) of the crontab, commands with cron's ``\\%`` -> ``%`` applied."""

@@ -21,9 +21,10 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
-from jobs.synthesize import SynthesizeJobConfig, build_parser, run
+from jobs.synthesize import SynthesizeJobConfig, run
 from manifests.results import validate_results
-from pipelines.lock import LOCK_PATH, LockInfo
+from pipelines.engine.flags import from_flat, replace_flat
+from pipelines.engine.lock import LOCK_PATH, LockInfo
 from pipelines.storage import Storage
 
 
@@ -72,7 +73,7 @@ def _config(manifest: str, bank: str, model: Path, out: str, **kw: object) -> Sy
         max_new_tokens=12,
         progress=False,
     )
-    return SynthesizeJobConfig(**{**base, **kw})
+    return from_flat(SynthesizeJobConfig, **{**base, **kw})
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
@@ -84,10 +85,15 @@ def _results(storage: Storage) -> pa.Table:
 
 
 def test_cli_has_help_on_every_flag() -> None:
-    parser = build_parser()
+    from jobs.cli import build_parser, parse_config
+
+    parser = build_parser(SynthesizeJobConfig, "synthesize", "")
     assert all(action.help for action in parser._actions)
-    args = parser.parse_args(["--manifest", "m", "--voices", "v", "--model-dir", "d", "--out", "o", "--force"])
-    assert args.force and args.format == "wav" and args.workers is None
+    config, level = parse_config(
+        SynthesizeJobConfig, parser, ["--manifest", "m", "--voices", "v", "--model-dir", "d", "--out", "o", "--force"]
+    )
+    assert config.engine.force and config.stage.audio_format == "wav" and config.engine.workers is None
+    assert (config.stage.model.model_dir, config.engine.out, level) == ("d", "o", "INFO")
 
 
 def test_invalid_rows_stop_before_any_work(
@@ -175,7 +181,7 @@ def test_local_run_resume_lock_and_force(
     _check_lock_refusals(config, storage)
 
     first_attempts = set(results.column("attempt").drop_null().to_pylist())
-    assert run(replace(config, force=True)) == 3
+    assert run(replace_flat(config, force=True)) == 3
     redone = _results(storage)
     assert redone.num_rows == 11 and validate_results(redone) == []
     new_attempts = set(redone.filter(pa.compute.equal(redone.column("status"), "ok")).column("attempt").to_pylist())
@@ -190,7 +196,7 @@ def _check_lock_refusals(config: SynthesizeJobConfig, storage: Storage) -> None:
     assert run(config) == 1  # a live run elsewhere holds the output
     storage.write_bytes(LOCK_PATH, replace(busy, heartbeat_at=now - 7200).to_json())
     assert run(config) == 1  # stale: reported, not taken over
-    assert run(replace(config, break_stale_lock=True)) == 3  # taken over; nothing left to do
+    assert run(replace_flat(config, break_stale_lock=True)) == 3  # taken over; nothing left to do
     assert not storage.exists(LOCK_PATH)
 
 

@@ -186,31 +186,6 @@ def test_put_if_absent_exactly_one_winner(storage: Storage) -> None:
     assert storage.list("locks") == ["locks/a.lock", "locks/race.lock"]
 
 
-def test_local_copy_fetches_once_and_refetches_changes(
-    storage: Storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    storage.write_bytes("model/gpt.ckpt", b"gpt")
-    storage.write_bytes("model/sub/config.json", b"{}")
-    cache = tmp_path / "cache"
-    first = storage.local_copy("model", cache)
-    assert (first / "gpt.ckpt").read_bytes() == b"gpt"
-    assert (first / "sub" / "config.json").read_bytes() == b"{}"
-    if storage.is_local:
-        assert first == Path(storage.root_path) / "model" and not cache.exists()
-        return
-    calls = _count_calls(monkeypatch, storage, "get_file", [])
-    assert storage.local_copy(storage.url("model"), cache) == first  # full URL form, served from the cache
-    assert storage.local_copy("model", cache) == first
-    assert calls == []
-    storage.write_bytes("model/gpt.ckpt", b"gpt v2")
-    second = storage.local_copy("model", cache)
-    assert second != first and (second / "gpt.ckpt").read_bytes() == b"gpt v2"
-    single = storage.local_copy("model/gpt.ckpt", cache)
-    assert single.is_file() and single.read_bytes() == b"gpt v2"
-    with pytest.raises(StorageNotFound):
-        storage.local_copy("model/absent", cache)
-
-
 def test_memory_protocol_and_split_url() -> None:
     storage = Storage("memory://sovits-test-mem")
     storage.write_bytes("x/y.bin", b"m")

@@ -13,18 +13,22 @@ import pytest
 
 from manifests.results import RESULT_SCHEMA, results_table, validate_results
 from manifests.utterances import validate_utterances
-from pipelines.lock import LOCK_PATH, JobLock, LockHeld, LockInfo, StaleLock, judge
-from pipelines.results import latest_per_row
-from pipelines.shards import (
+from pipelines.engine.compaction import latest_per_row
+from pipelines.engine.lock import LOCK_PATH, CorruptLock, JobLock, LockHeld, LockInfo, StaleLock, judge
+from pipelines.engine.plan import (
+    SETTINGS,
     PlanMismatch,
+    SettingsMismatch,
+    check_settings,
     done_shards,
     ensure_plan,
-    load_manifest,
     mark_done,
     read_marker,
     read_shard,
+    reset_job,
     table_fingerprint,
 )
+from pipelines.inputs import load_manifest
 from pipelines.storage import Storage
 
 
@@ -165,3 +169,66 @@ def test_heartbeat_refreshes_and_detects_loss(tmp_path) -> None:
     finally:
         lock.release()
     assert LockInfo.from_json(storage.read_bytes(LOCK_PATH)).host == "thief"  # not deleted: it is not ours
+
+
+def test_corrupt_lock_is_reported_with_the_flag_that_clears_it(storage_url: str) -> None:
+    storage = Storage(storage_url)
+    storage.write_bytes(LOCK_PATH, b'{"token": "abc", "host": ')  # truncated by a crash mid-write
+    with pytest.raises(CorruptLock, match="unreadable.*--break-stale-lock"):
+        JobLock(storage).acquire()
+    with JobLock(storage, break_stale=True) as lock:
+        assert LockInfo.from_json(storage.read_bytes(LOCK_PATH)).token == lock.info.token
+    assert not storage.exists(LOCK_PATH)
+
+
+# ------------------------------------------------------------------------------------------------- settings
+def test_settings_are_recorded_once_and_a_change_is_refused_naming_it(tmp_path) -> None:
+    storage = Storage(tmp_path)
+    check_settings(storage, {"format": "wav", "sample_rate": None, "options": {"noise": 0.5}})
+    recorded = storage.read_bytes(SETTINGS)
+    check_settings(storage, {"format": "wav", "sample_rate": None, "options": {"noise": 0.5}})  # same: fine
+    assert storage.read_bytes(SETTINGS) == recorded
+    with pytest.raises(SettingsMismatch) as info:
+        check_settings(storage, {"format": "flac", "sample_rate": 16000, "options": {"noise": 0.5}})
+    message = str(info.value)
+    assert 'format: "wav" -> "flac"' in message and "sample_rate: default -> 16000" in message
+    assert "--force" in message and "options" not in message
+
+
+def test_reset_removes_outputs_and_bookkeeping_but_not_the_lock(tmp_path) -> None:
+    storage = Storage(tmp_path)
+    ensure_plan(storage, _runnable(3), "m.parquet", rows_per_shard=2)
+    for rel in ("audio/a.wav", "_job/parts/00000/x.parquet", "_job/done/00000.json", "results.parquet",
+                "summary.json", "keep/me.txt", LOCK_PATH):  # fmt: skip
+        storage.write_bytes(rel, b"x")
+    reset_job(storage, ("audio",))
+    assert sorted(storage.list(recursive=True)) == [LOCK_PATH, "keep/me.txt"]
+
+
+# ------------------------------------------------------------------------------------------------- inputs
+def test_out_inside_a_folder_manifest_is_refused(tmp_path) -> None:
+    import pyarrow.parquet as pq
+
+    from pipelines.engine.errors import InputError
+    from pipelines.inputs import check_out_apart
+
+    (tmp_path / "m").mkdir()
+    pq.write_table(pa.table({"id": ["a"], "text": ["x"], "voice_id": ["v"]}), tmp_path / "m" / "a.parquet")
+    for out in (tmp_path / "m", tmp_path / "m" / "run1"):
+        with pytest.raises(InputError, match="overlaps the --manifest folder"):
+            check_out_apart(str(tmp_path / "m"), str(out))
+    with pytest.raises(InputError, match="overlaps"):
+        check_out_apart(str(tmp_path / "m" / "*.parquet"), str(tmp_path / "m" / "out"))
+    check_out_apart(str(tmp_path / "m"), str(tmp_path / "out"))  # beside it: fine
+    check_out_apart(str(tmp_path / "m" / "a.parquet"), str(tmp_path / "m" / "out"))  # one file: never re-read
+
+
+def test_csv_ids_stay_strings_and_bad_utf8_is_located(tmp_path) -> None:
+    from manifests.common import ManifestError
+
+    (tmp_path / "m.csv").write_text("id,text,voice_id\n007,hello,v1\n010,world,v2\n")
+    table = load_manifest(str(tmp_path / "m.csv"), ("id", "text", "voice_id", "lang"))
+    assert table.column("id").to_pylist() == ["007", "010"]
+    (tmp_path / "bad.csv").write_bytes(b"id,text,voice_id\na,fine,v1\nb,caf\xe9,v1\n")
+    with pytest.raises(ManifestError, match=r"bad\.csv: invalid UTF-8 at byte 32 \(line 3, row 1\)"):
+        load_manifest(str(tmp_path / "bad.csv"), ("id",))

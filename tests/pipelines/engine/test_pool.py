@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import ray.cloudpickle
 
-from pipelines.ray_pool import ActorSpec, PoolStartError, resolve_workers, run_actor_pool
+from pipelines.engine.pool import ActorSpec, PoolStartError, resolve_workers, run_actor_pool
 
 
 # Ray workers cannot import this test module by name: ship its classes by value.
@@ -139,3 +139,13 @@ def test_hung_task_is_restarted_after_its_timeout(ray_local: None, tmp_path: Pat
     assert (tmp_path / "hung_77").exists()  # the first attempt did hang
     assert len((tmp_path / "inits").read_text().split()) == 2  # the worker was restarted once
     assert time.perf_counter() - started < 120
+
+
+def test_pool_that_never_gets_its_gpus_fails_after_the_start_timeout(ray_local: None, tmp_path: Path) -> None:
+    started = time.monotonic()
+    with pytest.raises(PoolStartError) as info:
+        run_actor_pool(_spec(tmp_path), [1, 2], n_workers=2, num_gpus=1, on_result=lambda t, r: None, start_timeout=2)
+    assert time.monotonic() - started < 30
+    message = str(info.value)
+    assert "did not start within 2 s" in message and "2 worker(s) x (1 GPU, 1 CPU)" in message
+    assert "GPU 0/0" in message and "--pool-start-timeout" in message

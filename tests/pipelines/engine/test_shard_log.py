@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from pipelines.shard_log import shard_log, shard_log_path
+from pipelines.engine.shard_log import shard_log, shard_log_path
 from pipelines.storage import Storage
 
 
