@@ -27,7 +27,7 @@ import posixpath
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -38,6 +38,11 @@ from pipelines.audio_io import AudioDecodeError, decode_audio
 from pipelines.engine.mode import StageContext
 from pipelines.model_cache import ModelConfig
 from pipelines.storage import Storage, StorageError, StorageNotFound, split_url
+
+
+if TYPE_CHECKING:
+    from sovits_core.bundle import TTSBundle
+    from sovits_core.voice import VoiceFeatures
 
 
 logger = logging.getLogger(__name__)
@@ -157,7 +162,7 @@ class PrecomputeStage:
 
     batch_budget = 1  # one voice per call: voices are independent and each is a whole model pass
 
-    def __init__(self, config: PrecomputeStageConfig, context: StageContext, bundle: Any | None = None) -> None:
+    def __init__(self, config: PrecomputeStageConfig, context: StageContext, bundle: TTSBundle | None = None) -> None:
         self.config = config
         self.bundle = bundle if bundle is not None else config.model.load()
         self.bank = context.storage
@@ -220,7 +225,7 @@ class PrecomputeStage:
             raise _VoiceFailure(kind, f"{exc}{where}", fingerprint) from exc
         return self._store(row, voice, features, fingerprint)
 
-    def _store(self, row: int, voice: VoiceSpec, features: Any, fingerprint: str) -> VoiceResultRow:
+    def _store(self, row: int, voice: VoiceSpec, features: VoiceFeatures, fingerprint: str) -> VoiceResultRow:
         data = features.to_bytes()
         rel = voice_file(voice.voice_id)
         try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -29,6 +29,11 @@ from pipelines.engine.mode import StageContext
 from pipelines.model_cache import ModelConfig
 from pipelines.storage import StorageError
 from pipelines.voice_bank import VoiceBank, VoiceBankError
+
+
+if TYPE_CHECKING:
+    from sovits_core.synthesize import SynthesisResult
+    from sovits_core.voice import VoiceFeatures
 
 
 logger = logging.getLogger(__name__)
@@ -147,7 +152,7 @@ class SynthesisStage:
             results[i] = self._store(rows[i], output)
         return results_table(results)
 
-    def _voice(self, row: dict[str, Any]) -> tuple[Any, ResultRow | None]:
+    def _voice(self, row: dict[str, Any]) -> tuple[VoiceFeatures | None, ResultRow | None]:
         """The row's voice features, or the failed row saying why it cannot be spoken."""
         if len(row["text"]) > self.config.max_row_chars:
             why = (
@@ -160,7 +165,7 @@ class SynthesisStage:
         except VoiceBankError as exc:  # the bank's own reason (failed, stale, file missing); storage errors propagate
             return None, self._failed(row, ErrorKind.BAD_VOICE, str(exc))
 
-    def _store(self, row: dict[str, Any], output: Any) -> ResultRow:
+    def _store(self, row: dict[str, Any], output: SynthesisResult) -> ResultRow:
         from sovits_core.audio import resample
 
         common = self._common(output)
@@ -181,7 +186,7 @@ class SynthesisStage:
         return ResultRow.ok(row, audio_uri=uri, duration=duration, format=fmt, sample_rate=rate,
                             time_encode=t1 - t0, time_write=t2 - t1, **common)  # fmt: skip
 
-    def _common(self, output: Any) -> dict[str, Any]:
+    def _common(self, output: SynthesisResult) -> dict[str, Any]:
         timings = output.timings
         return {
             "model_fingerprint": self.bundle.fingerprint,
