@@ -131,7 +131,9 @@ class PrecomputeMode(Mode):
 
     def _merge(self, results: list[dict[str, Any]]) -> None:
         for result in results:
-            self.index_rows[result["id"]] = index_row(result)
+            row = index_row(result, self.index_rows.get(result["id"]))
+            if row is not None:
+                self.index_rows[result["id"]] = row
 
     def _prune(self, storage: Storage) -> None:
         dropped = sorted(set(self.index_rows) - self.voice_ids)

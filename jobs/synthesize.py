@@ -108,6 +108,15 @@ class SynthesizeMode(Mode):
     def settings(self) -> dict[str, Any]:
         return self.stage_config.output_settings()
 
+    def redo_kinds(self) -> frozenset[str]:
+        return frozenset({ErrorKind.QC_FAILED.value}) if self.config.stage.qc.retry_qc_failed else frozenset()
+
+    def summary_addons(self) -> tuple[tuple[str, Any], ...]:
+        from pipelines.qc.summary import QCTotals
+
+        config = self.stage_config.qc.config.to_dict()
+        return (("qc", lambda: QCTotals(config)),)
+
 
 def run(config: SynthesizeJobConfig) -> int:
     """Run one synthesis job; return its exit code (see the module docstring). Never raises for expected failures."""

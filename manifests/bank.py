@@ -56,15 +56,25 @@ BANK_INDEX_SCHEMA = pa.schema(
         pa.field("error", pa.string()),
         pa.field("warnings", pa.list_(pa.string())),
         pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        # What quality control compares each utterance with (null in banks made before QC: a rerun of
+        # jobs.precompute_voices fills them in without recomputing the features).
+        pa.field("speaker_embedding", pa.list_(pa.float32())),  # unit vector, see speaker_model
+        pa.field("speaker_model", pa.string()),
+        pa.field("tokens_per_phone", pa.float64()),  # of the prompt clip: semantic tokens / phones of its transcript
+        pa.field("seconds_per_phone", pa.float64()),  # of the prompt clip: seconds of speech / phones
     ]
 )
+QC_INDEX_COLUMNS = ("speaker_embedding", "speaker_model", "tokens_per_phone", "seconds_per_phone")
+REQUIRED_INDEX_COLUMNS = tuple(f.name for f in BANK_INDEX_SCHEMA if f.name not in QC_INDEX_COLUMNS)
 
 
 # Result rows of the precompute job (one per voice computed in a run); the job merges them into the index.
 _INDEX_ONLY = ("voice_id", "status", "error")
+TASK_COMPUTE, TASK_QC_STATS = "compute", "qc_stats"  # a voice computed, or only its QC figures added (old banks)
 VOICE_RESULT_SCHEMA = pa.schema(
     [
         *ENGINE_FIELDS,
+        pa.field("task", pa.string()),
         *[f for f in BANK_INDEX_SCHEMA if f.name not in _INDEX_ONLY and f.name != "created_at"],
         *STAMP_FIELDS,
     ]
@@ -92,6 +102,11 @@ class VoiceResultRow:
     sha256: str | None = None
     ref_seconds: float | None = None
     warnings: list[str] = field(default_factory=list)
+    task: str = TASK_COMPUTE
+    speaker_embedding: list[float] | None = None
+    speaker_model: str | None = None
+    tokens_per_phone: float | None = None
+    seconds_per_phone: float | None = None
     finished_at: dt.datetime = field(default_factory=now_utc)
 
     @classmethod
@@ -108,8 +123,12 @@ class VoiceResultRow:
                    fingerprint=fingerprint, **values)  # fmt: skip
 
 
-def index_row(result: dict[str, Any]) -> dict[str, Any]:
-    """The bank-index row of a precompute result row."""
+def index_row(result: dict[str, Any], previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The bank-index row of a precompute result row (a ``qc_stats`` result only fills in ``previous``'s QC columns)."""
+    if result.get("task") == TASK_QC_STATS:
+        if previous is None or result["status"] != STATUS_OK:
+            return previous  # type: ignore[return-value]
+        return {**previous, **{name: result.get(name) for name in QC_INDEX_COLUMNS}}
     row = {name: result.get(name) for name in BANK_INDEX_SCHEMA.names if name in result}
     row.update(
         voice_id=result["id"],
@@ -134,14 +153,25 @@ def empty_index() -> pa.Table:
 
 
 def index_from_rows(rows: list[dict[str, Any]]) -> pa.Table:
-    """Index table of `rows` (dicts with the schema's keys), sorted by voice_id."""
-    table = pa.Table.from_pylist(sorted(rows, key=lambda row: row["voice_id"]), schema=BANK_INDEX_SCHEMA)
-    return table
+    """Index table of `rows` (dicts with the schema's keys; absent QC columns are null), sorted by voice_id."""
+    ordered = sorted(rows, key=lambda row: row["voice_id"])
+    return pa.Table.from_pylist(
+        [{n: r.get(n) for n in BANK_INDEX_SCHEMA.names} for r in ordered], schema=BANK_INDEX_SCHEMA
+    )
+
+
+def conform_index(table: pa.Table) -> pa.Table:
+    """An index read from a bank (possibly made before QC) in :data:`BANK_INDEX_SCHEMA`."""
+    columns = [
+        table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+        for f in BANK_INDEX_SCHEMA
+    ]
+    return pa.Table.from_arrays(columns, schema=BANK_INDEX_SCHEMA)
 
 
 def validate_bank_index(table: pa.Table) -> list[Issue]:
     """Problems in a bank index: wrong schema, unsafe or duplicate ids, "ok" rows without file, unknown status."""
-    missing = [f.name for f in BANK_INDEX_SCHEMA if f.name not in table.column_names]
+    missing = [name for name in REQUIRED_INDEX_COLUMNS if name not in table.column_names]
     if missing:
         return [Issue(None, None, f"bank index lacks column(s) {missing}")]
     issues: list[Issue] = []

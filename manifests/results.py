@@ -23,10 +23,13 @@ from typing import Any
 
 import pyarrow as pa
 
+from manifests.qc import QC_FIELDS
+
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
-STATUSES = (STATUS_OK, STATUS_FAILED)
+STATUS_QC_FAILED = "qc_failed"  # synthesized, but every attempt failed quality control (audio under quarantine/)
+STATUSES = (STATUS_OK, STATUS_FAILED, STATUS_QC_FAILED)
 
 
 class ErrorKind(str, Enum):
@@ -39,6 +42,7 @@ class ErrorKind(str, Enum):
     BAD_AUDIO = "bad_audio"  # an input clip cannot be used (missing, corrupt, silent, too short, DC offset)
     TEXT_TOO_LONG = "text_too_long"  # over the per-row limit of an utterance job
     SYNTHESIS_ERROR = "synthesis_error"  # the model's output is unusable (no tokens, non-finite audio)
+    QC_FAILED = "qc_failed"  # every attempt failed quality control (a rerun retries only with --retry-qc-failed)
     # retryable: the environment failed
     OUT_OF_MEMORY = "out_of_memory"
     DEVICE_ERROR = "device_error"
@@ -67,6 +71,7 @@ _FINAL = frozenset(
         ErrorKind.BAD_AUDIO,
         ErrorKind.TEXT_TOO_LONG,
         ErrorKind.SYNTHESIS_ERROR,
+        ErrorKind.QC_FAILED,
     }
 )
 ERROR_KINDS = tuple(kind.value for kind in ErrorKind)
@@ -111,6 +116,8 @@ RESULT_SCHEMA = pa.schema(
         pa.field("n_tokens", pa.int64()),
         pa.field("stop_reason", pa.string()),
         pa.field("model_fingerprint", pa.string()),
+        *QC_FIELDS,  # quality control: the kept attempt's scores and every attempt's (manifests.qc)
+        pa.field("time_qc", pa.float64()),
         *[pa.field(name, pa.float64()) for name in TIMING_COLUMNS],  # seconds, per row
         *STAMP_FIELDS,
     ]
@@ -142,6 +149,9 @@ class ResultRow:
     n_tokens: int | None = None
     stop_reason: str | None = None
     model_fingerprint: str | None = None
+    qc: dict[str, Any] | None = None
+    qc_attempts: list[dict[str, Any]] | None = None
+    time_qc: float | None = None
     time_text: float | None = None
     time_t2s: float | None = None
     time_sovits: float | None = None
@@ -172,6 +182,12 @@ class ResultRow:
         if not isinstance(kind, ErrorKind):
             raise TypeError(f"kind must be an ErrorKind, got {kind!r}")
         return cls._from_input(row, status=STATUS_FAILED, error_kind=kind.value, error=error, **values)
+
+    @classmethod
+    def qc_failed(cls, row: Mapping[str, Any], *, audio_uri: str, error: str, **values: Any) -> ResultRow:
+        """A row whose every attempt failed quality control; its audio is under quarantine at ``audio_uri``."""
+        return cls._from_input(row, status=STATUS_QC_FAILED, error_kind=ErrorKind.QC_FAILED.value, error=error,
+                               audio_uri=audio_uri, **values)  # fmt: skip
 
 
 def rows_table(rows: Sequence[Any], schema: pa.Schema) -> pa.Table:
@@ -222,8 +238,8 @@ def validate_results(table: pa.Table, schema: pa.Schema = RESULT_SCHEMA) -> list
     errors = table.column("error").to_pylist()
     uris = table.column("audio_uri").to_pylist() if "audio_uri" in table.column_names else [True] * len(rows)
     for s, uri, err, i in zip(status, uris, errors, ids, strict=True):
-        if s == STATUS_OK and not uri:
-            problems.append(f"ok row {i!r} has no audio_uri")
-        if s == STATUS_FAILED and not err:
-            problems.append(f"failed row {i!r} has no error")
+        if s in (STATUS_OK, STATUS_QC_FAILED) and not uri:
+            problems.append(f"{s} row {i!r} has no audio_uri")
+        if s in (STATUS_FAILED, STATUS_QC_FAILED) and not err:
+            problems.append(f"{s} row {i!r} has no error")
     return problems

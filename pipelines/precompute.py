@@ -31,12 +31,13 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from manifests.bank import STATUS_OK, VOICE_RESULT_SCHEMA, VoiceResultRow, voice_file
+from manifests.bank import STATUS_OK, TASK_COMPUTE, TASK_QC_STATS, VOICE_RESULT_SCHEMA, VoiceResultRow, voice_file
 from manifests.results import ErrorKind, rows_table
 from manifests.voices import VoiceSpec
 from pipelines.audio_io import AudioDecodeError, decode_audio
 from pipelines.engine.mode import StageContext
 from pipelines.model_cache import ModelConfig
+from pipelines.qc.voice_stats import SPEAKER_MODEL, VoiceQCStats
 from pipelines.storage import Storage, StorageError, StorageNotFound, split_url
 
 
@@ -60,6 +61,7 @@ VOICE_TASK_SCHEMA = pa.schema(
         pa.field("ref_text", pa.string()),
         pa.field("ref_lang", pa.string(), nullable=False),
         pa.field("planned_fingerprint", pa.string()),  # what the planner expects (a changed model or clip: new plan)
+        pa.field("task", pa.string()),  # "compute", or "qc_stats": only add the QC figures of an up-to-date voice
     ]
 )
 
@@ -71,18 +73,19 @@ class VoiceTask:
     voice: VoiceSpec
     clip_urls: tuple[str, ...]
     planned_fingerprint: str | None = None
+    task: str = TASK_COMPUTE
 
     def to_row(self, row: int) -> dict[str, Any]:
         v = self.voice
         return {"row": row, "id": v.voice_id, "ref_audio": list(v.ref_audio), "clip_urls": list(self.clip_urls),
                 "weight": None if v.weight is None else list(v.weight), "ref_text": v.ref_text,
-                "ref_lang": v.ref_lang, "planned_fingerprint": self.planned_fingerprint}  # fmt: skip
+                "ref_lang": v.ref_lang, "planned_fingerprint": self.planned_fingerprint, "task": self.task}  # fmt: skip
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> VoiceTask:
         weight = None if row["weight"] is None else tuple(row["weight"])
         voice = VoiceSpec(row["id"], tuple(row["ref_audio"]), row["ref_text"], row["ref_lang"], weight)
-        return cls(voice, tuple(row["clip_urls"]), row.get("planned_fingerprint"))
+        return cls(voice, tuple(row["clip_urls"]), row.get("planned_fingerprint"), row.get("task") or TASK_COMPUTE)
 
 
 def tasks_table(tasks: list[VoiceTask]) -> pa.Table:
@@ -168,6 +171,7 @@ class PrecomputeStage:
         self.bank = context.storage
         self.sink = context.sink
         self.clips = ClipReader()
+        self.stats = VoiceQCStats()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         return rows_table([self.compute(row["row"], VoiceTask.from_row(row)) for row in batch.to_pylist()],
@@ -199,9 +203,9 @@ class PrecomputeStage:
                 raise _VoiceFailure(ErrorKind.STORAGE_ERROR, f"clip {i} ({url}): cannot read: {exc}", None) from exc
         return blobs
 
-    def _compute(self, row: int, task: VoiceTask) -> VoiceResultRow:
-        from sovits_core.text import TextError
-        from sovits_core.voice import ReferenceClip, build_voice_features
+    def _decode(self, task: VoiceTask) -> tuple[list[Any], str]:
+        """The voice's clips decoded, and the voice's fingerprint (from the clips' bytes)."""
+        from sovits_core.voice import ReferenceClip
 
         voice = task.voice
         blobs = self._read_clips(task)
@@ -216,6 +220,18 @@ class PrecomputeStage:
             except AudioDecodeError as exc:
                 raise _VoiceFailure(ErrorKind.BAD_AUDIO, f"clip {i}: {exc}", fingerprint) from exc
             clips.append(ReferenceClip(wav, sr, weight))
+        return clips, fingerprint
+
+    def _compute(self, row: int, task: VoiceTask) -> VoiceResultRow:
+        from sovits_core.text import TextError
+        from sovits_core.voice import VoiceFeatures, build_voice_features
+
+        voice = task.voice
+        clips, fingerprint = self._decode(task)
+        if task.task == TASK_QC_STATS:  # an up-to-date voice of an older bank: add its QC figures, nothing else
+            features = VoiceFeatures.from_bytes(self.bank.read_bytes(voice_file(voice.voice_id)))
+            return VoiceResultRow.ok(row, voice.voice_id, voice.n_clips, task=TASK_QC_STATS,
+                                     **self.stats.of(clips, features))  # fmt: skip
         try:
             features = build_voice_features(self.bundle, clips, voice.ref_text, voice.ref_lang)
         except ValueError as exc:  # ClipError, TextError, empty phonemes: data problems
@@ -223,9 +239,11 @@ class PrecomputeStage:
             where = f" ({task.clip_urls[index]})" if index is not None and index < len(task.clip_urls) else ""
             kind = ErrorKind.BAD_TEXT if isinstance(exc, TextError) else ErrorKind.BAD_AUDIO
             raise _VoiceFailure(kind, f"{exc}{where}", fingerprint) from exc
-        return self._store(row, voice, features, fingerprint)
+        return self._store(row, voice, features, fingerprint, self.stats.of(clips, features))
 
-    def _store(self, row: int, voice: VoiceSpec, features: VoiceFeatures, fingerprint: str) -> VoiceResultRow:
+    def _store(
+        self, row: int, voice: VoiceSpec, features: VoiceFeatures, fingerprint: str, qc_stats: dict[str, Any]
+    ) -> VoiceResultRow:
         data = features.to_bytes()
         rel = voice_file(voice.voice_id)
         try:
@@ -235,7 +253,7 @@ class PrecomputeStage:
         return VoiceResultRow.ok(
             row, voice.voice_id, voice.n_clips, file=rel, fingerprint=fingerprint,
             model_fingerprint=features.model_fingerprint, sha256=hashlib.sha256(data).hexdigest(),
-            ref_seconds=float(features.ref_seconds), warnings=list(features.warnings),
+            ref_seconds=float(features.ref_seconds), warnings=list(features.warnings), **qc_stats,
         )  # fmt: skip
 
 
@@ -305,7 +323,10 @@ def plan_precompute(
         fp = None if None in clip_digests else voice_fingerprint(model_fp, clip_digests, task.voice)
         current = row is not None and fp is not None and row["fingerprint"] == fp
         if not force and current and (row["status"] != STATUS_OK or row["file"] in existing_files):
-            fresh.append(task.voice.voice_id)
+            if row["status"] == STATUS_OK and row.get("speaker_model") != SPEAKER_MODEL:
+                todo.append(dataclasses.replace(task, planned_fingerprint=fp, task=TASK_QC_STATS))
+            else:
+                fresh.append(task.voice.voice_id)
         else:
             todo.append(dataclasses.replace(task, planned_fingerprint=fp))
     return PrecomputePlan(todo, fresh)

@@ -22,11 +22,24 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from manifests.results import ErrorKind, ResultRow, results_table
+from manifests.results import STATUS_OK, ErrorKind, ResultRow, results_table
 from pipelines.audio_io import ENCODE_FORMATS, AudioEncodeError, encode_audio, rate_problem
 from pipelines.engine.flags import ConfigError, check, setting
-from pipelines.engine.mode import StageContext
+from pipelines.engine.mode import STATUS_RETRY, StageContext
 from pipelines.model_cache import ModelConfig
+from pipelines.qc.attempts import (
+    RETRY_SCHEMA,
+    attempt_record,
+    attempt_seed,
+    best,
+    encode_history,
+    history,
+    qc_column,
+    qc_item,
+    resume_row,
+    voice_stats,
+)
+from pipelines.qc.config import QCSettings
 from pipelines.storage import StorageError
 from pipelines.voice_bank import VoiceBank, VoiceBankError
 
@@ -39,6 +52,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 AUDIO_DIR = "audio"
+QUARANTINE_DIR = "quarantine"
 MAX_ROW_CHARS = 5_000
 
 
@@ -47,11 +61,17 @@ def audio_key(utterance_id: str, fmt: str) -> str:
     return f"{AUDIO_DIR}/{utterance_id}.{fmt}"
 
 
+def quarantine_key(utterance_id: str, attempt: int, fmt: str) -> str:
+    """Where the audio of an attempt that failed QC waits for a person to inspect it."""
+    return f"{QUARANTINE_DIR}/{utterance_id}.attempt{attempt}.{fmt}"
+
+
 @dataclass(frozen=True)
 class SynthesisStageConfig:
     """What a synthesis worker needs (pickled to every actor)."""
 
     model: ModelConfig
+    qc: QCSettings
     voices: str = setting(help="voice bank URL (built by jobs.precompute_voices)")
     audio_format: str = setting("wav", help="audio file format", flag="--format", choices=tuple(ENCODE_FORMATS))
     sample_rate: int | None = setting(None, help="output sample rate (default: the model's 32000)")
@@ -87,6 +107,7 @@ class SynthesisStageConfig:
             "voices": self.voices,
             "max_row_chars": self.max_row_chars,
             "options": {k: v for k, v in vars(options).items() if k != "batch_size"},
+            "qc": {**self.qc.config.to_dict(), "retries": self.qc.qc_retries, "asr": self.qc.asr_backend},
         }
 
 
@@ -113,7 +134,22 @@ class SynthesisStage:
         self.bank = VoiceBank(config.voices, model_fingerprint=model_fp)
         self.options = SynthesisOptions(batch_size=config.batch_size, max_new_tokens=config.max_new_tokens)
         self.batch_budget = config.batch_size
+        self.storage = context.storage
+        self.qc_config = config.qc.config
+        self.qc = self._quality_control() if self.qc_config.active else None
+        self.retries = config.qc.qc_retries if self.qc_config.enforce else 0
+        self.retry_schema = RETRY_SCHEMA if self.retries else None
         logger.info("synthesis worker %s ready (model %s on %s)", context.worker, model_fp, self.bundle.device)
+
+    def _quality_control(self) -> Any:
+        from pipelines.qc.evaluate import QualityControl
+
+        asr = None
+        if self.config.qc.asr_backend:
+            from pipelines.qc.asr import load_asr
+
+            asr = load_asr(self.config.qc.asr_backend, self.config.qc.asr_model, device=str(self.bundle.device))
+        return QualityControl(self.qc_config, device=str(self.bundle.device), asr=asr)
 
     def batch_cost(self, row: dict[str, Any]) -> int:
         """Text segments the row will be split into (a row over the limit costs nothing: it fails at once)."""
@@ -145,12 +181,36 @@ class SynthesisStage:
             if failure is not None:
                 results[i] = failure
                 continue
-            settings = {k: row[k] for k in ("seed", "speed", "top_k", "top_p", "temperature", "repetition_penalty")}
-            requests.append((i, SynthesisRequest(text=row["text"], lang=row["lang"], voice=voice, **settings)))
+            settings = {k: row[k] for k in ("speed", "top_k", "top_p", "temperature", "repetition_penalty")}
+            seed = attempt_seed(row["seed"], int(row.get("qc_attempt") or 0))
+            requests.append((i, SynthesisRequest(row["text"], row["lang"], voice, seed=seed, **settings)))
         outputs = synthesize(self.bundle, [req for _, req in requests], self.options)
-        for (i, _), output in zip(requests, outputs, strict=True):
-            results[i] = self._store(rows[i], output)
-        return results_table(results)
+        verdicts = self._judge(rows, requests, outputs)
+        retry: dict[int, tuple[int, str]] = {}
+        for (i, request), output in zip(requests, outputs, strict=True):
+            results[i] = self._keep(rows[i], request.seed, output, verdicts.get(i), retry)
+        return self._with_retries(results_table(results), retry)
+
+    def resume(self, plan_row: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
+        """A row an earlier run left qc_failed, redone now: its attempts go on where they stopped."""
+        return resume_row(plan_row, previous)
+
+    def _judge(self, rows: list[dict[str, Any]], requests: list[Any], outputs: list[Any]) -> dict[int, Any]:
+        """QC verdicts of the outputs that have audio, judged in one batch (row index -> verdict)."""
+        todo = [(i, out) for (i, _), out in zip(requests, outputs, strict=True) if not out.error]
+        if self.qc is None or not todo:
+            return {}
+        items = [qc_item(out, rows[i]["lang"], voice_stats(self.bank.entry(rows[i]["voice_id"]))) for i, out in todo]
+        return {i: verdict for (i, _), verdict in zip(todo, self.qc.judge(items), strict=True)}
+
+    def _with_retries(self, table: pa.Table, retry: dict[int, tuple[int, str]]) -> pa.Table:
+        """Add the columns a requeued row carries (its next attempt, its earlier attempts' records)."""
+        if self.retry_schema is None:
+            return table
+        rows = table.column("row").to_pylist()
+        attempts = pa.array([retry.get(r, (None, None))[0] for r in rows], pa.int32())
+        records = pa.array([retry.get(r, (None, None))[1] for r in rows], pa.string())
+        return table.append_column("qc_attempt", attempts).append_column("qc_history", records)
 
     def _voice(self, row: dict[str, Any]) -> tuple[VoiceFeatures | None, ResultRow | None]:
         """The row's voice features, or the failed row saying why it cannot be spoken."""
@@ -165,18 +225,57 @@ class SynthesisStage:
         except VoiceBankError as exc:  # the bank's own reason (failed, stale, file missing); storage errors propagate
             return None, self._failed(row, ErrorKind.BAD_VOICE, str(exc))
 
-    def _store(self, row: dict[str, Any], output: SynthesisResult) -> ResultRow:
-        from sovits_core.audio import resample
-
+    def _keep(
+        self, row: dict[str, Any], seed: int, output: SynthesisResult, verdict: Any, retry: dict[int, tuple[int, str]]
+    ) -> ResultRow:
+        """The row's result: stored audio (passed, or QC off / report-only), a retry, or qc_failed."""
         common = self._common(output)
         if output.error:
             return self._failed(row, _failure_kind(output.exception), output.error, **common)
+        attempt = int(row.get("qc_attempt") or 0)
+        first, records = history(row)
+        if verdict is not None:
+            records.append(attempt_record(attempt, seed, verdict, self.qc_config.mode))
+            common.update(qc=qc_column(records[-1], len(records)), qc_attempts=records, time_qc=verdict.seconds)
+        if verdict is None or verdict.passed or not self.qc_config.enforce:
+            self._drop_quarantine(row, records[:-1])
+            return self._store(row, output, audio_key(row["id"], self.config.audio_format), common)
+        stored = self._store(row, output, quarantine_key(row["id"], attempt, self.config.audio_format), common)
+        if stored.status != STATUS_OK:
+            return stored
+        if attempt < first + self.retries:
+            retry[row["row"]] = (attempt + 1, encode_history(first, records))
+            return ResultRow(row=row["row"], id=row["id"], status=STATUS_RETRY)
+        return self._qc_failed(row, records, stored, common)
+
+    def _qc_failed(self, row: dict[str, Any], records: list[dict], stored: ResultRow, common: dict) -> ResultRow:
+        kept = best(records)
+        fmt = self.config.audio_format
+        why = (f"failed QC in all {len(records)} attempt(s): {', '.join(kept['failed'])} (best attempt "
+               f"{kept['attempt']}); its audio is under {QUARANTINE_DIR}/ for inspection")  # fmt: skip
+        logger.warning("row %s (%s) qc_failed: %s", row["row"], row["id"], why)
+        common.update(qc=qc_column(kept, len(records)), model_fingerprint=self.bundle.fingerprint)
+        duration = stored.duration if kept is records[-1] else None
+        uri = self.sink.url(quarantine_key(row["id"], kept["attempt"], fmt))
+        return ResultRow.qc_failed(row, audio_uri=uri, error=why, duration=duration, format=fmt,
+                                   sample_rate=stored.sample_rate, **common)  # fmt: skip
+
+    def _drop_quarantine(self, row: dict[str, Any], earlier: list[dict[str, Any]]) -> None:
+        """A later attempt passed: the earlier attempts' quarantined audio is no longer needed."""
+        for record in earlier:
+            if not record["passed"] and record["mode"] == "enforce":
+                self.storage.delete(quarantine_key(row["id"], record["attempt"], self.config.audio_format),
+                                    missing_ok=True)  # fmt: skip
+
+    def _store(self, row: dict[str, Any], output: SynthesisResult, key: str, common: dict[str, Any]) -> ResultRow:
+        from sovits_core.audio import resample
+
         fmt, rate = self.config.audio_format, self.config.sample_rate or output.sample_rate
         try:
             t0 = time.perf_counter()
             data = encode_audio(resample(output.audio, output.sample_rate, rate), rate, fmt)
             t1 = time.perf_counter()
-            uri = self.sink.write(audio_key(row["id"], fmt), data)
+            uri = self.sink.write(key, data)
             t2 = time.perf_counter()
         except AudioEncodeError as exc:
             return self._failed(row, ErrorKind.SYNTHESIS_ERROR, f"the audio cannot be encoded: {exc}", **common)

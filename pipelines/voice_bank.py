@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from manifests.bank import (
-    BANK_INDEX_SCHEMA,
     INDEX_FILE,
     STATUS_OK,
+    conform_index,
     empty_index,
     index_from_rows,
     validate_bank_index,
@@ -75,7 +75,7 @@ def read_index(storage: Storage, *, missing_ok: bool = True) -> pa.Table:
     issues = validate_bank_index(table)
     if issues:
         raise ManifestError(f"{storage.url(INDEX_FILE)} is not a valid bank index: {'; '.join(map(str, issues[:5]))}")
-    return table.select(BANK_INDEX_SCHEMA.names).cast(BANK_INDEX_SCHEMA)
+    return conform_index(table)
 
 
 class VoiceBank:

@@ -27,7 +27,7 @@ from sovits_core.voice import VoiceFeatures
 if TYPE_CHECKING:
     from sovits_core.bundle import TTSBundle
     from sovits_core.t2s.generate import T2SRequest
-    from sovits_core.text import Segment
+    from sovits_core.text import Phonemes, Segment
 
 
 logger = logging.getLogger(__name__)
@@ -114,6 +114,9 @@ class SegmentInfo:
         stop_reason: ``"eos"`` or ``"max_len"``.
         start_sample: first sample of the segment in ``SynthesisResult.audio``.
         end_sample: one past its last sample (the pause after it is not included).
+        norm_text: the frontend's normalised text of the segment (the spoken form: numbers spelled out).
+        tokens: the semantic tokens generated for it (25 per second of audio).
+        lang: the language of most of its phones (what ``auto`` detected).
     """
 
     text: str
@@ -123,6 +126,9 @@ class SegmentInfo:
     stop_reason: str
     start_sample: int
     end_sample: int
+    norm_text: str = ""
+    tokens: tuple[int, ...] = ()
+    lang: str = ""
 
 
 @dataclass
@@ -159,9 +165,19 @@ class _Segment:
     boundary: Boundary
     phone_ids: list[int]
     bert: torch.Tensor
+    norm_text: str = ""
+    lang: str = ""
     tokens: torch.Tensor | None = None
     stop_reason: str = ""
     audio: np.ndarray | None = None
+
+
+def _main_lang(phonemes: Phonemes) -> str:
+    """The language of most of a segment's phones (what "auto" detected)."""
+    weights: dict[str, int] = defaultdict(int)
+    for part in phonemes.parts:
+        weights[part.lang] += len(part.phone_ids)
+    return max(weights, key=weights.__getitem__) if weights else ""
 
 
 def segment_seed(seed: int, index: int) -> int:
@@ -199,7 +215,9 @@ def _prepare(bundle: TTSBundle, req: SynthesisRequest, index: int, options: Synt
                 segments[-1].boundary = segments[-1].boundary.stronger(piece.boundary)
             continue
         bert = bundle.bert.phone_features(phonemes).float().cpu()
-        segments.append(_Segment(index, i, piece.text, piece.boundary, list(phonemes.phone_ids), bert))
+        segment = _Segment(index, i, piece.text, piece.boundary, list(phonemes.phone_ids), bert, phonemes.norm_text,
+                           _main_lang(phonemes))  # fmt: skip
+        segments.append(segment)
     if not segments:
         raise TextError("text has nothing to speak after normalisation")
     return segments
@@ -302,9 +320,9 @@ def _join(
         audio = seg.audio.astype(np.float32, copy=False)
         parts.append(audio)
         n_tokens = 0 if seg.tokens is None else len(seg.tokens)
-        info = SegmentInfo(
-            seg.text, seg.boundary, len(seg.phone_ids), n_tokens, seg.stop_reason, position, position + len(audio)
-        )
+        tokens = tuple(seg.tokens.tolist()) if seg.tokens is not None else ()
+        info = SegmentInfo(seg.text, seg.boundary, len(seg.phone_ids), n_tokens, seg.stop_reason, position,
+                           position + len(audio), seg.norm_text, tokens, seg.lang)  # fmt: skip
         infos.append(info)
         position += len(audio)
     audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)

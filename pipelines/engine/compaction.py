@@ -133,17 +133,25 @@ def _state_key(storage: Storage, parts: list[str], failures: dict[int, Failure])
 
 @dataclass(frozen=True)
 class CompactionSpec:
-    """What compaction needs to know about a mode's results."""
+    """What compaction needs to know about a mode's results.
+
+    Attributes:
+        schema: the mode's result schema. mode: its name (``summary["mode"]``).
+        model_time_columns: result columns that add up to model seconds.
+        addons: ``summary key -> factory`` of objects with ``add(table)`` and ``result() -> dict`` that count
+            mode-specific figures shard by shard (e.g. ``"qc"``: the QC counts).
+    """
 
     schema: pa.Schema
     mode: str
     model_time_columns: tuple[str, ...] = ()
+    addons: tuple[tuple[str, Any], ...] = ()
 
 
 def compact(
     storage: Storage, plan: ShardPlan, failures: dict[int, Failure], run_seconds: float, spec: CompactionSpec
-) -> dict[str, Any]:
-    """Write ``results.parquet`` and ``summary.json`` unless nothing changed; return the summary.
+) -> tuple[dict[str, Any], bool]:
+    """Write ``results.parquet`` and ``summary.json`` unless nothing changed; return the summary and whether it did.
 
     Args:
         storage: the job's output folder.
@@ -156,29 +164,34 @@ def compact(
     key = _state_key(storage, parts, failures)
     if storage.exists(RESULTS_FILE) and storage.exists(SUMMARY_FILE) and _stored_key(storage) == key:
         logger.info("results are up to date; nothing to compact")
-        return json.loads(storage.read_bytes(SUMMARY_FILE))
+        return json.loads(storage.read_bytes(SUMMARY_FILE)), False
     by_shard: dict[int, list[str]] = {}
     for rel in parts:
         by_shard.setdefault(int(rel.split("/")[-2]), []).append(rel)
     totals, buf = Totals(spec.model_time_columns), io.BytesIO()
+    addons = {key: factory() for key, factory in spec.addons}
     with pq.ParquetWriter(buf, spec.schema, compression="zstd") as writer:
-        for shard in range(plan.n_shards):
-            table = _shard_results(storage, shard, by_shard.get(shard, []), failures.get(shard), spec.schema)
-            totals.add(table)
-            writer.write_table(table)
+        tables = (
+            _shard_results(storage, s, by_shard.get(s, []), failures.get(s), spec.schema) for s in range(plan.n_shards)
+        )
         if storage.exists(INVALID_PART):
             invalid = conform(pq.read_table(io.BytesIO(storage.read_bytes(INVALID_PART))), spec.schema)
-            totals.add(invalid)
-            writer.write_table(invalid)
+            tables = (*tables, invalid)  # type: ignore[assignment]
+        for table in tables:
+            totals.add(table)
+            for addon in addons.values():
+                addon.add(table)
+            writer.write_table(table)
     storage.write_bytes(RESULTS_FILE, buf.getvalue())
     if run_seconds > 0:
         record = {"wall_seconds": run_seconds, "at": now_utc().isoformat()}
         storage.write_bytes(f"{RUNS_DIR}/{now_utc():%Y%m%dT%H%M%S%f}.json", json.dumps(record).encode())
     summary = build_summary(storage, plan, totals, spec.mode)
+    summary.update({key: addon.result() for key, addon in addons.items()})
     storage.write_bytes(SUMMARY_FILE, json.dumps(summary, indent=2, sort_keys=True).encode())
     storage.write_bytes(COMPACTED, json.dumps({"key": key}).encode())
     logger.info("wrote %s (%d rows) and %s", storage.url(RESULTS_FILE), totals.n_rows, SUMMARY_FILE)
-    return summary
+    return summary, True
 
 
 def _stored_key(storage: Storage) -> str | None:

@@ -165,11 +165,12 @@ def from_args(cls: type, namespace: argparse.Namespace) -> Any:
 
 
 def to_flat(config: Any) -> dict[str, Any]:
-    """Every leaf setting of ``config`` by its flat name."""
+    """Every leaf setting of ``config`` by its flat name (a leaf may itself hold a dataclass value)."""
     out: dict[str, Any] = {}
+    hints = _hints(type(config))
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
-        out.update(to_flat(value) if dataclasses.is_dataclass(value) else {field.name: value})
+        out.update(to_flat(value) if _is_config(hints[field.name]) else {field.name: value})
     return out
 
 

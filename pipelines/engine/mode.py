@@ -14,7 +14,8 @@ A *mode* (utterance synthesis, voice precompute, audiobook, ASR dataset) is a :c
 
 A stage may also define ``batch_cost(row: dict) -> int`` and ``batch_budget: int``: the engine then packs rows into
 batches whose costs add up to at most the budget (a row costing more goes alone), so one long row never holds
-short rows back. Without them every batch is one row.
+short rows back. Without them every batch is one row. A stage that returns a result row with status ``retry`` (and
+the columns of its ``retry_schema``) gets that row back in a later batch of the same shard, with other rows.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ import pyarrow as pa
 
 from manifests.results import MODEL_TIME_COLUMNS, RESULT_SCHEMA
 from pipelines.storage import Storage
+
+
+STATUS_RETRY = "retry"  # a result row a stage hands back to be run again in a later batch (see the worker)
 
 
 class Sink:
@@ -103,6 +107,14 @@ class Mode:
 
     def settings(self) -> dict[str, Any]:
         return {}
+
+    def redo_kinds(self) -> frozenset[str]:
+        """Final error kinds this run redoes anyway (e.g. ``qc_failed`` with ``--retry-qc-failed``)."""
+        return frozenset()
+
+    def summary_addons(self) -> tuple[tuple[str, Any], ...]:
+        """``(summary key, factory)`` pairs of extra counters for ``summary.json`` (see ``CompactionSpec``)."""
+        return ()
 
     def shard_done(self, storage: Storage, shard: int) -> None:
         """Called in the driver as each shard finishes (e.g. to checkpoint an index)."""

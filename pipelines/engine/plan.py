@@ -5,7 +5,7 @@ Everything a job keeps besides its outputs lives under ``OUT/_job/``::
     OUT/_job/plan.parquet              the input rows, one Parquet row group per shard (written once)
     OUT/_job/plan.json                 plan metadata; written last, so its presence means the plan is complete
     OUT/_job/settings.json             the settings that change outputs (format, rate, model...), fixed by the first run
-    OUT/_job/parts/{shard:05d}/{attempt}-{first_row:09d}.parquet
+    OUT/_job/parts/{shard:05d}/{attempt}-{first_row:09d}-{batch:05d}.parquet
                                        result rows of one finished batch (written after the batch's outputs)
     OUT/_job/done/{shard:05d}.json     completion marker of a shard, with its counters (written after its parts)
     OUT/_job/invalid.parquet           result rows of input rows rejected by validation (--skip-invalid)
@@ -182,9 +182,9 @@ def check_settings(storage: Storage, settings: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- parts & markers
-def part_path(shard: int, attempt: str, first_row: int) -> str:
-    """Key of the result part holding a batch whose first input row is ``first_row``."""
-    return f"{PARTS_DIR}/{shard:05d}/{attempt}-{first_row:09d}.parquet"
+def part_path(shard: int, attempt: str, first_row: int, seq: int = 0) -> str:
+    """Key of the result part of batch ``seq`` of a shard run, whose first input row is ``first_row``."""
+    return f"{PARTS_DIR}/{shard:05d}/{attempt}-{first_row:09d}-{seq:05d}.parquet"
 
 
 def list_parts(storage: Storage, shard: int) -> list[str]:

@@ -25,6 +25,8 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from manifests.results import ErrorKind
 from pipelines.engine.compaction import (
     EXIT_FATAL,
@@ -40,9 +42,11 @@ from pipelines.engine.lock import JobLock, LockHeld
 from pipelines.engine.mode import Mode, Prepared
 from pipelines.engine.plan import (
     INVALID_PART,
+    RESULTS_FILE,
     PlanMismatch,
     ShardPlan,
     check_settings,
+    done_path,
     done_shards,
     list_all_parts,
     mismatch_message,
@@ -145,7 +149,21 @@ def run_sharded_job(mode: Mode, engine: EngineConfig) -> int:
 
 
 def _compaction_spec(mode: Mode) -> CompactionSpec:
-    return CompactionSpec(mode.result_schema, mode.name, mode.model_time_columns)
+    return CompactionSpec(mode.result_schema, mode.name, mode.model_time_columns, mode.summary_addons())
+
+
+def _reopen(storage: Storage, kinds: frozenset[str]) -> None:
+    """Remove the completion markers of shards whose results hold rows of ``kinds`` (redone on request)."""
+    if not kinds or not storage.exists(RESULTS_FILE):
+        return
+    with storage.open(RESULTS_FILE, "rb") as fh:
+        table = pq.read_table(fh, columns=["shard", "error_kind"])
+    shards = {s for s, k in zip(*(table.column(c).to_pylist() for c in ("shard", "error_kind")), strict=True)
+              if k in kinds and s is not None}  # fmt: skip
+    for shard in sorted(shards):
+        storage.delete(done_path(shard), missing_ok=True)
+    if shards:
+        logger.info("redoing the %s rows of %d shard(s)", "/".join(sorted(kinds)), len(shards))
 
 
 def _run(mode: Mode, engine: EngineConfig) -> int:
@@ -160,6 +178,7 @@ def _run(mode: Mode, engine: EngineConfig) -> int:
         plan, prepared = _ready_plan(storage, mode, engine, prepared)
         if plan is None:  # the rows changed and, once merged, nothing is left to do
             return int(prepared.idle_exit or 0)
+        _reopen(storage, mode.redo_kinds())
         pending = sorted(set(range(plan.n_shards)) - done_shards(storage))
         failures: dict[int, Failure] = {}
         if pending:
@@ -167,8 +186,9 @@ def _run(mode: Mode, engine: EngineConfig) -> int:
         else:
             logger.info("all %d shard(s) already done", plan.n_shards)
         run_seconds = time.perf_counter() - started if pending else 0.0
-        summary = compact(storage, plan, failures, run_seconds, _compaction_spec(mode))
+        summary, changed = compact(storage, plan, failures, run_seconds, _compaction_spec(mode))
         mode.finish(storage, summary)
+        _report(storage, summary, changed)
     logger.info(
         "%s: rows %s; failures %s; audio %.3f h; status %s",
         mode.name,
@@ -178,6 +198,14 @@ def _run(mode: Mode, engine: EngineConfig) -> int:
         summary["status"],
     )
     return mode.exit_code(summary)
+
+
+def _report(storage: Storage, summary: dict[str, Any], changed: bool) -> None:
+    """Write ``report.html`` when the results changed (or it is missing)."""
+    from pipelines.report import REPORT_FILE, write_report  # matplotlib: imported only when a report is made
+
+    if changed or not storage.exists(REPORT_FILE):
+        write_report(storage, summary)
 
 
 def _ready_plan(
@@ -194,7 +222,7 @@ def _ready_plan(
         if not mode.replan:
             raise PlanMismatch(mismatch_message(storage, plan, prepared.rows, prepared.source))
         if list_all_parts(storage):  # merge what the old plan finished before planning afresh
-            mode.finish(storage, compact(storage, plan, {}, 0.0, _compaction_spec(mode)))
+            mode.finish(storage, compact(storage, plan, {}, 0.0, _compaction_spec(mode))[0])
             prepared = mode.prepare()
         reset_job(storage)
         if prepared.idle_exit is not None:
@@ -227,6 +255,7 @@ def _execute(
         result_schema=mode.result_schema,
         model_time_columns=mode.model_time_columns,
         batch_retries=engine.batch_retries,
+        redo_kinds=mode.redo_kinds(),
     )
     logger.info("run %s: %d of %d shard(s) to do", attempt, len(pending), plan.n_shards)
     try:

@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -28,9 +29,9 @@ import pyarrow.compute as pc
 
 from manifests.common import table_to_bytes
 from manifests.results import STATUS_FAILED, STATUS_OK, ErrorKind, is_final, now_utc
-from pipelines.engine.compaction import read_parts
+from pipelines.engine.compaction import latest_per_row, read_parts
 from pipelines.engine.errors import classify
-from pipelines.engine.mode import Sink, StageContext, StageSpec
+from pipelines.engine.mode import STATUS_RETRY, Sink, StageContext, StageSpec
 from pipelines.engine.plan import JOB_DIR, list_parts, mark_done, part_path, read_marker, read_shard
 from pipelines.engine.shard_log import shard_log, shard_log_path
 from pipelines.storage import get_storage
@@ -52,6 +53,7 @@ class WorkerSpec:
         result_schema: the mode's result schema.
         model_time_columns: result columns that add up to model seconds.
         batch_retries: retries of a batch that failed for an environment reason.
+        redo_kinds: final error kinds a run redoes anyway (``--retry-qc-failed``: ``qc_failed``).
         progress: where to report rows as batches finish: the name of a Ray actor (pool runs), an object with
             ``add`` (runs in the driver process), or None.
     """
@@ -63,6 +65,7 @@ class WorkerSpec:
     model_time_columns: tuple[str, ...] = ()
     batch_retries: int = 2
     progress: Any = None
+    redo_kinds: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -90,6 +93,44 @@ class ShardOutcome:
     @classmethod
     def from_marker(cls, marker: dict[str, Any]) -> ShardOutcome:
         return cls(**{k: v for k, v in marker.items() if k in cls.__dataclass_fields__})
+
+
+class _RowQueue:
+    """A shard's rows waiting for a batch: requeued rows (a stage's ``retry`` results) go first, with new rows.
+
+    A stage that returns a row with status ``retry`` gets that row again in a later batch, the plan row extended
+    with the stage's ``retry_schema`` columns taken from the result (e.g. the attempt number and what the earlier
+    attempts scored); other rows fill the rest of the batch, so retries never run one by one.
+    """
+
+    def __init__(self, rows: pa.Table, retry_schema: pa.Schema | None, cost: Any) -> None:
+        schema = rows.schema
+        for extra in retry_schema or []:
+            schema = schema.append(extra.with_nullable(True))
+        self.schema, self.retry_names = schema, [f.name for f in retry_schema or []]
+        self.fresh = deque(rows.to_pylist())
+        self.again: deque[dict[str, Any]] = deque()
+        self.plan_names = rows.column_names
+        self.cost = cost
+
+    def batches(self, budget: int) -> Iterator[pa.Table]:
+        while self.again or self.fresh:
+            batch, total = [], 0
+            for source in (self.again, self.fresh):
+                while source and (not batch or total + self.cost(source[0]) <= budget):
+                    total += self.cost(source[0])
+                    batch.append(source.popleft())
+            yield pa.Table.from_pylist([{n: r.get(n) for n in self.schema.names} for r in batch], schema=self.schema)
+
+    def requeue(self, batch: pa.Table, results: pa.Table) -> pa.Table:
+        """Queue the rows the stage asked to retry; return the final rows (without the carried columns)."""
+        retry = pc.equal(results.column("status"), STATUS_RETRY)
+        if pc.any(retry).as_py():
+            plan_rows = {r["row"]: r for r in batch.select(self.plan_names).to_pylist()}
+            for result in results.filter(retry).select(["row", *self.retry_names]).to_pylist():
+                self.again.append({**plan_rows[result["row"]], **result})
+        final = results.filter(pc.invert(retry))
+        return final.drop_columns([n for n in final.column_names if n in self.retry_names])
 
 
 def _progress_target(target: Any) -> Any:
@@ -141,14 +182,21 @@ class ShardWorker:
         started = time.perf_counter()
         outcome = ShardOutcome(shard, worker=self.worker, attempt=self.spec.attempt, started_at=time.time())
         rows = read_shard(self.storage, shard)
-        finished = self._finished_rows(shard)
+        finished, redo = self._finished_rows(shard)
         todo = rows.filter(pc.invert(pc.is_in(rows.column("row"), pa.array(sorted(finished), pa.int64()))))
         outcome.n_rows, outcome.n_skipped = rows.num_rows, rows.num_rows - todo.num_rows
-        for batch in self._batches(todo):
+        queue = _RowQueue(todo, getattr(self.stage, "retry_schema", None), self._cost)
+        resume = getattr(self.stage, "resume", None)
+        if redo and resume is not None:  # rows redone on request carry what their earlier results say
+            queue.fresh = deque(resume(r, redo[r["row"]]) if r["row"] in redo else r for r in queue.fresh)
+        budget = max(1, int(getattr(self.stage, "batch_budget", 1)))
+        for seq, batch in enumerate(queue.batches(budget)):
             results = self.run_batch(batch, shard)
-            self.storage.write_bytes(part_path(shard, self.spec.attempt, batch.column("row")[0].as_py()),
-                                     table_to_bytes(results))  # fmt: skip
-            self._count(outcome, results)
+            final = queue.requeue(batch, results)
+            if final.num_rows:
+                first = final.column("row")[0].as_py()
+                self.storage.write_bytes(part_path(shard, self.spec.attempt, first, seq), table_to_bytes(final))
+                self._count(outcome, final)
         outcome.complete = outcome.n_retryable == 0
         outcome.wall_seconds = time.perf_counter() - started
         outcome.finished_at = time.time()
@@ -156,25 +204,25 @@ class ShardWorker:
             mark_done(self.storage, shard, outcome.to_dict())
         return outcome
 
-    def _finished_rows(self, shard: int) -> set[int]:
-        """Input rows of ``shard`` with a final result in an existing part."""
-        table = read_parts(self.storage, list_parts(self.storage, shard), self.spec.result_schema)
-        columns = (table.column(c).to_pylist() for c in ("row", "status", "error_kind"))
-        return {row for row, status, kind in zip(*columns, strict=True) if is_final(status, kind)}
+    def _finished_rows(self, shard: int) -> tuple[set[int], dict[int, dict[str, Any]]]:
+        """Input rows of ``shard`` with a final result in an existing part, and the latest results of the rows of
+        ``redo_kinds`` (final, but redone on request)."""
+        table = latest_per_row(read_parts(self.storage, list_parts(self.storage, shard), self.spec.result_schema))
+        finished, redo = set(), {}
+        for result in table.to_pylist():
+            if result["error_kind"] in self.spec.redo_kinds:
+                redo[result["row"]] = result
+            elif is_final(result["status"], result["error_kind"]):
+                finished.add(result["row"])
+        return finished, redo
+
+    def _cost(self, row: dict[str, Any]) -> int:
+        cost_of = getattr(self.stage, "batch_cost", None)
+        return int(cost_of(row)) if cost_of is not None else 1
 
     def _batches(self, table: pa.Table) -> Iterator[pa.Table]:
         """Consecutive batches whose ``batch_cost`` adds up to at most ``batch_budget`` (a costlier row goes alone)."""
-        cost_of = getattr(self.stage, "batch_cost", None)
-        budget = max(1, int(getattr(self.stage, "batch_budget", 1)))
-        costs = [cost_of(row) for row in table.to_pylist()] if cost_of else [1] * table.num_rows
-        start, total = 0, 0
-        for i, cost in enumerate(costs):
-            if i > start and total + cost > budget:
-                yield table.slice(start, i - start)
-                start, total = i, 0
-            total += cost
-        if start < table.num_rows:
-            yield table.slice(start)
+        yield from _RowQueue(table, None, self._cost).batches(max(1, int(getattr(self.stage, "batch_budget", 1))))
 
     # ------------------------------------------------------------------------------------------------ one batch
     def run_batch(self, batch: pa.Table, shard: int, tries: int = 0) -> pa.Table:
@@ -221,7 +269,11 @@ class ShardWorker:
     def _check(self, batch: pa.Table, results: pa.Table) -> pa.Table:
         if sorted(results.column("row").to_pylist()) != sorted(batch.column("row").to_pylist()):
             raise RuntimeError(f"{type(self.stage).__name__} must return exactly one result row per input row")
-        return results.select(self.spec.result_schema.names).cast(self.spec.result_schema)
+        extra = [name for name in results.column_names if name not in self.spec.result_schema.names]
+        table = results.select(self.spec.result_schema.names).cast(self.spec.result_schema)
+        for name in extra:  # the columns a requeued row carries into its next attempt
+            table = table.append_column(name, results.column(name))
+        return table
 
     def _stamp(self, results: pa.Table, shard: int) -> pa.Table:
         n = results.num_rows

@@ -73,7 +73,7 @@ def test_sigterm_stops_cleanly_and_a_rerun_resumes(synth_voice_bank: str, synth_
     out = tmp_path / "out"
     argv = [sys.executable, "-m", "jobs.synthesize", "--manifest", str(tmp_path / "m.parquet"), "--voices",
             synth_voice_bank, "--model-dir", str(synth_model_dir), "--out", str(out), "--workers", "1",
-            "--rows-per-shard", "2", "--batch-size", "1", "--max-new-tokens", "10"]  # fmt: skip
+            "--rows-per-shard", "2", "--batch-size", "1", "--max-new-tokens", "10", "--qc", "off"]  # fmt: skip
     before = _ray_processes()
     job = subprocess.Popen(argv, cwd=ROOT, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120

@@ -112,7 +112,7 @@ def _snapshot(storage: Storage) -> dict[str, tuple]:
     return snap
 
 
-BOOKKEEPING = ("_job/", "results.parquet", "summary.json")  # the engine's files, not the bank's content
+BOOKKEEPING = ("_job/", "results.parquet", "summary.json", "report.html")  # the engine's files, not the bank's
 
 
 def _changed(before: dict[str, tuple], storage: Storage) -> list[str]:

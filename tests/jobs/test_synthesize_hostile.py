@@ -32,7 +32,8 @@ def _manifest(tmp_path: Path, rows: list[dict], name: str = "m.parquet") -> str:
 
 def _argv(manifest: str, bank: str, model: Path, out: Path | str, *extra: str) -> list[str]:
     return ["--manifest", manifest, "--voices", bank, "--model-dir", str(model), "--out", str(out),
-            "--workers", "0", "--max-new-tokens", "12", "--batch-size", "2", "--no-progress", *extra]  # fmt: skip
+            "--workers", "0", "--max-new-tokens", "12", "--batch-size", "2", "--no-progress", "--qc", "off",
+            *extra]  # fmt: skip
 
 
 def _results(out: Path) -> dict[str, dict]:

@@ -315,9 +315,10 @@ def test_plan_skips_only_up_to_date_voices(tmp_path: Path) -> None:
     ]
     fp = {v.voice_id: voice_fingerprint("m", [clip_digest(v.voice_id.upper().encode())], v) for v in voices[:3]}
     fp["gone"] = voice_fingerprint("m", [MISSING_CLIP], voices[3])
+    qc = {"speaker_model": "resemblyzer-ge2e"}  # the voice's QC figures are in the bank too
     previous = [
-        {**_bank_row("a"), "fingerprint": fp["a"]},  # up to date
-        {**_bank_row("b"), "fingerprint": fp["b"]},  # up to date, but its file was deleted
+        {**_bank_row("a"), "fingerprint": fp["a"], **qc},  # up to date
+        {**_bank_row("b"), "fingerprint": fp["b"], **qc},  # up to date, but its file was deleted
         {**_bank_row("c"), "fingerprint": "old"},  # stale
         {**_bank_row("gone", STATUS_ERROR), "fingerprint": fp["gone"]},  # failed before, clip still missing
     ]
@@ -329,3 +330,6 @@ def test_plan_skips_only_up_to_date_voices(tmp_path: Path) -> None:
     assert len(forced.tasks) == 4 and forced.up_to_date == []
     other_model = plan_precompute(voices, str(tmp_path), previous, {voice_file("a")}, "m2")
     assert len(other_model.tasks) == 4
+    previous[0].pop("speaker_model")  # a bank made before QC: only the QC figures are added, nothing recomputed
+    older = plan_precompute(voices, str(tmp_path), previous, {voice_file("a"), voice_file("c")}, "m")
+    assert [(t.voice.voice_id, t.task) for t in older.tasks] == [("a", "qc_stats"), ("b", "compute"), ("c", "compute")]

@@ -181,3 +181,48 @@ def test_signal_stops_the_run_releases_the_lock_and_a_rerun_resumes(
     assert not (out / LOCK_PATH).exists()
     assert run_sharded_job(EchoMode(40), _engine(out)) == 0
     assert _summary(out)["rows"] == 40
+
+
+class RetryStage(EchoStage):
+    """Asks once for every even row to be run again (carrying a counter), like QC retries do."""
+
+    retry_schema = pa.schema([pa.field("tries", pa.int32())])
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        rows = batch.to_pylist()
+        EchoStage.calls.append([(r["row"], r.get("tries")) for r in rows])
+        out, tries = [], []
+        for r in rows:
+            if r["row"] % 2 == 0 and not r.get("tries"):
+                out.append(ResultRow(row=r["row"], id=r["id"], status="retry"))
+                tries.append(1)
+            else:
+                out.append(ResultRow.ok(r, audio_uri=self.sink.write(f"audio/{r['id']}", b"x"), duration=1.0))
+                tries.append(None)
+        return results_table(out).append_column("tries", pa.array(tries, pa.int32()))
+
+
+class RetryMode(EchoMode):
+    def stage(self, attempt: str) -> StageSpec:
+        return StageSpec(RetryStage, {"budget": 4})
+
+
+def test_rows_a_stage_hands_back_come_again_with_fresh_rows(tmp_path: Path) -> None:
+    EchoStage.calls = []
+    out = tmp_path / "out"
+    assert run_sharded_job(RetryMode(8), _engine(out, rows_per_shard=8)) == 0
+    batches = EchoStage.calls
+    assert [row for row, _ in batches[0]] == [0, 1] and batches[0][0][1] is None  # texts cost 1-3: packed by cost
+    seconds = [(row, tries) for batch in batches for row, tries in batch if tries == 1]
+    assert sorted(row for row, _ in seconds) == [0, 2, 4, 6]  # each even row came back once, carrying its counter
+    assert any({t for _, t in batch} == {None, 1} for batch in batches)  # mixed with rows on their first run
+    results = {r["row"]: r for r in _table(out / "results.parquet")}
+    assert sorted(results) == list(range(8)) and {r["status"] for r in results.values()} == {"ok"}
+    with_final = [b for b in batches if any(not (row % 2 == 0 and tries is None) for row, tries in b)]
+    assert len(list((out / "_job" / "parts").rglob("*.parquet"))) == len(with_final)  # a part per batch with results
+
+
+def _table(path: Path) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path).to_pylist()

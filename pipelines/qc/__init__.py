@@ -1,0 +1,1 @@
+"""Quality control of synthesized utterances (tokens, audio, speaker similarity, ASR round trip); see checks.py."""
