@@ -115,6 +115,7 @@ RESULT_SCHEMA = pa.schema(
         pa.field("n_segments", pa.int64()),
         pa.field("n_tokens", pa.int64()),
         pa.field("stop_reason", pa.string()),
+        pa.field("take", pa.int32()),  # which synthesis of the row this is: 0 = its own seed, n = n-th new seed
         pa.field("model_fingerprint", pa.string()),
         *QC_FIELDS,  # quality control: the kept attempt's scores and every attempt's (manifests.qc)
         pa.field("time_qc", pa.float64()),
@@ -148,6 +149,7 @@ class ResultRow:
     n_segments: int | None = None
     n_tokens: int | None = None
     stop_reason: str | None = None
+    take: int | None = None
     model_fingerprint: str | None = None
     qc: dict[str, Any] | None = None
     qc_attempts: list[dict[str, Any]] | None = None

@@ -17,18 +17,17 @@ the summary. Every string that comes from data is escaped with :func:`html.escap
 from __future__ import annotations
 
 import datetime as dt
-import html
 import logging
 import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from manifests.results import FINAL_KINDS, STATUS_OK
 from pipelines import report_plots as rp
+from pipelines.report_html import _clip, _e, _fields, _img, _is_number, _num, _section, _table, _td, chapters_section
 from pipelines.storage import Storage
 
 
@@ -111,6 +110,7 @@ def build_report(
         _throughput_section(results, counts, summary),
         _distributions_section(found, rp.flag_counts(results)),
         _problems_section(results, audio_base or (lambda uri: uri), details or {}),
+        chapters_section(summary, audio_base or (lambda uri: uri)),
         _voices_section(results),
         _workers_section(results),
     ]
@@ -145,62 +145,6 @@ def _wanted_columns(schema: pa.Schema) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------- HTML helpers
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _num(value: Any, digits: int | None = None) -> str:
-    """A number for the page; ``digits`` rounds a float (numbers from the summary keep all their digits)."""
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "–"
-    if not _is_number(value):
-        return _e(value)
-    if isinstance(value, float) and digits is not None:
-        return f"{value:,.{digits}f}"
-    return f"{value:,}"
-
-
-def _td(value: Any, key: str | None = None, digits: int | None = None) -> str:
-    """A cell: numbers right-aligned; ``key`` marks a number equal to ``summary.json``'s value at that key."""
-    marked = f' data-summary-key="{_e(key)}"' if key else ""
-    if value is None or _is_number(value):
-        return f'<td class="n"{marked}>{_num(value, digits)}</td>'
-    return f"<td{marked}>{_e(value)}</td>"
-
-
-def _table(head: list[str] | None, rows: list[list[str]], n_total: int | None = None) -> str:
-    """A table of rendered cells; ``n_total`` > len(rows) adds a line saying how many were left out."""
-    header = f"<thead><tr>{''.join(f'<th>{_e(h)}</th>' for h in head)}</tr></thead>\n" if head else ""
-    body = "\n".join(f"<tr>{''.join(cells)}</tr>" for cells in rows)
-    more = ""
-    if n_total is not None and n_total > len(rows):
-        more = f'\n<p class="muted">{n_total - len(rows):,} more not shown ({n_total:,} in all).</p>'
-    return f"<table>\n{header}<tbody>\n{body}\n</tbody>\n</table>{more}"
-
-
-def _fields(pairs: list[tuple[str, str]]) -> str:
-    """A two-column table of (label, rendered value cell)."""
-    return _table(None, [[f"<th>{_e(label)}</th>", cell] for label, cell in pairs])
-
-
-def _img(uri: str, alt: str) -> str:
-    return f'<img src="{uri}" alt="{_e(alt)}">'
-
-
-def _section(anchor: str, heading: str, parts: list[str]) -> str:
-    content = "\n".join(p for p in parts if p)
-    return f'<section id="{anchor}">\n<h2>{_e(heading)}</h2>\n{content}\n</section>'
-
-
-def _clip(text: str | None, limit: int) -> str:
-    text = text or ""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _when(value: dt.datetime | None) -> str:
     return "–" if value is None else f"{value:%Y-%m-%d %H:%M:%S}"
 

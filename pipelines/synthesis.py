@@ -42,6 +42,7 @@ from pipelines.qc.attempts import (
 from pipelines.qc.config import QCSettings
 from pipelines.storage import StorageError
 from pipelines.voice_bank import VoiceBank, VoiceBankError
+from sovits_core.text.pronounce import pronunciations
 
 
 if TYPE_CHECKING:
@@ -56,9 +57,9 @@ QUARANTINE_DIR = "quarantine"
 MAX_ROW_CHARS = 5_000
 
 
-def audio_key(utterance_id: str, fmt: str) -> str:
+def audio_key(utterance_id: str, fmt: str, prefix: str = AUDIO_DIR) -> str:
     """Deterministic key of a row's audio file (ids are validated safe for keys)."""
-    return f"{AUDIO_DIR}/{utterance_id}.{fmt}"
+    return f"{prefix}/{utterance_id}.{fmt}"
 
 
 def quarantine_key(utterance_id: str, attempt: int, fmt: str) -> str:
@@ -82,6 +83,8 @@ class SynthesisStageConfig:
     max_new_tokens: int | None = setting(
         None, help="cap on semantic tokens per text segment (50 per second of audio; default: the model's max_sec)"
     )
+    audio_prefix: str = setting(AUDIO_DIR, help="folder of the audio files in OUT", cli=False)
+    lexicon: Any = setting(None, help="a pronunciation lexicon (pipelines.books.Lexicon)", cli=False)
 
     def __post_init__(self) -> None:
         cls = type(self)
@@ -106,6 +109,7 @@ class SynthesisStageConfig:
             "model": self.model.model_fingerprint,
             "voices": self.voices,
             "max_row_chars": self.max_row_chars,
+            "audio_prefix": self.audio_prefix,
             "options": {k: v for k, v in vars(options).items() if k != "batch_size"},
             "qc": {**self.qc.config.to_dict(), "retries": self.qc.qc_retries, "asr": self.qc.asr_backend},
         }
@@ -122,6 +126,15 @@ def _failure_kind(exc: BaseException | None) -> ErrorKind:
     return ErrorKind.SYNTHESIS_ERROR  # no exception: the model's output was unusable (e.g. no tokens)
 
 
+def _phones(lexicon: Any) -> dict[str, dict[str, list[str]]]:
+    """The lexicon's phone entries for the frontend: language -> word -> phones."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for entry in getattr(lexicon, "entries", ()):
+        if entry.phones:
+            out.setdefault(entry.phones_lang, {})[entry.word] = entry.phones.split()
+    return out
+
+
 class SynthesisStage:
     """Loads the model once; ``stage(batch)`` synthesizes a batch of plan rows (see the module docstring)."""
 
@@ -135,10 +148,12 @@ class SynthesisStage:
         self.options = SynthesisOptions(batch_size=config.batch_size, max_new_tokens=config.max_new_tokens)
         self.batch_budget = config.batch_size
         self.storage = context.storage
+        self.lexicon = config.lexicon
+        self.phones = _phones(config.lexicon)
         self.qc_config = config.qc.config
         self.qc = self._quality_control() if self.qc_config.active else None
         self.retries = config.qc.qc_retries if self.qc_config.enforce else 0
-        self.retry_schema = RETRY_SCHEMA if self.retries else None
+        self.retry_schema = RETRY_SCHEMA  # requeued (QC) and redone (re-render, --retry-qc-failed) rows carry it
         logger.info("synthesis worker %s ready (model %s on %s)", context.worker, model_fp, self.bundle.device)
 
     def _quality_control(self) -> Any:
@@ -183,8 +198,10 @@ class SynthesisStage:
                 continue
             settings = {k: row[k] for k in ("speed", "top_k", "top_p", "temperature", "repetition_penalty")}
             seed = attempt_seed(row["seed"], int(row.get("qc_attempt") or 0))
-            requests.append((i, SynthesisRequest(row["text"], row["lang"], voice, seed=seed, **settings)))
-        outputs = synthesize(self.bundle, [req for _, req in requests], self.options)
+            text = self.lexicon.apply(row["text"], row["lang"]) if self.lexicon is not None else row["text"]
+            requests.append((i, SynthesisRequest(text, row["lang"], voice, seed=seed, **settings)))
+        with pronunciations(self.phones):
+            outputs = synthesize(self.bundle, [req for _, req in requests], self.options)
         verdicts = self._judge(rows, requests, outputs)
         retry: dict[int, tuple[int, str]] = {}
         for (i, request), output in zip(requests, outputs, strict=True):
@@ -205,8 +222,6 @@ class SynthesisStage:
 
     def _with_retries(self, table: pa.Table, retry: dict[int, tuple[int, str]]) -> pa.Table:
         """Add the columns a requeued row carries (its next attempt, its earlier attempts' records)."""
-        if self.retry_schema is None:
-            return table
         rows = table.column("row").to_pylist()
         attempts = pa.array([retry.get(r, (None, None))[0] for r in rows], pa.int32())
         records = pa.array([retry.get(r, (None, None))[1] for r in rows], pa.string())
@@ -233,13 +248,16 @@ class SynthesisStage:
         if output.error:
             return self._failed(row, _failure_kind(output.exception), output.error, **common)
         attempt = int(row.get("qc_attempt") or 0)
+        common["take"] = attempt
         first, records = history(row)
         if verdict is not None:
             records.append(attempt_record(attempt, seed, verdict, self.qc_config.mode))
             common.update(qc=qc_column(records[-1], len(records)), qc_attempts=records, time_qc=verdict.seconds)
         if verdict is None or verdict.passed or not self.qc_config.enforce:
             self._drop_quarantine(row, records[:-1])
-            return self._store(row, output, audio_key(row["id"], self.config.audio_format), common)
+            return self._store(
+                row, output, audio_key(row["id"], self.config.audio_format, self.config.audio_prefix), common
+            )
         stored = self._store(row, output, quarantine_key(row["id"], attempt, self.config.audio_format), common)
         if stored.status != STATUS_OK:
             return stored

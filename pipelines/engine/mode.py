@@ -95,6 +95,8 @@ class Mode:
     model_time_columns: tuple[str, ...] = MODEL_TIME_COLUMNS
     output_prefixes: tuple[str, ...] = ()  # removed by --force before a job starts over
     replan: bool = False  # True: the rows differ from run to run (the plan is replaced, not refused)
+    accept_settings: bool = False  # True: this run may change the recorded settings on purpose (a re-render)
+    input_errors: tuple[type[BaseException], ...] = ()  # the mode's own "bad input" exceptions (exit 2, one line)
 
     def check(self, in_process: bool) -> None:
         """Driver-side checks before the lock (raise an input error: exit 2)."""
@@ -112,6 +114,10 @@ class Mode:
         """Final error kinds this run redoes anyway (e.g. ``qc_failed`` with ``--retry-qc-failed``)."""
         return frozenset()
 
+    def redo_rows(self) -> frozenset[int]:
+        """Input rows (plan ``row`` numbers) this run redoes although they are done (e.g. a re-render)."""
+        return frozenset()
+
     def summary_addons(self) -> tuple[tuple[str, Any], ...]:
         """``(summary key, factory)`` pairs of extra counters for ``summary.json`` (see ``CompactionSpec``)."""
         return ()
@@ -119,8 +125,11 @@ class Mode:
     def shard_done(self, storage: Storage, shard: int) -> None:
         """Called in the driver as each shard finishes (e.g. to checkpoint an index)."""
 
-    def finish(self, storage: Storage, summary: dict[str, Any]) -> None:
-        """Extra compaction after results.parquet and summary.json (under the lock)."""
+    def pool_done(self, storage: Storage) -> None:
+        """Called in the driver when the pool's shards are done, before its Ray goes away (collect CPU tasks)."""
+
+    def finish(self, storage: Storage, summary: dict[str, Any]) -> dict[str, Any] | None:
+        """Extra compaction after results.parquet and summary.json (under the lock); may return an updated summary."""
 
     def exit_code(self, summary: dict[str, Any]) -> int:
         return int(summary["exit_code"])

@@ -155,10 +155,12 @@ def _describe(value: Any) -> str:
     return "default" if value is None else json.dumps(value, ensure_ascii=False)
 
 
-def check_settings(storage: Storage, settings: dict[str, Any]) -> None:
+def check_settings(storage: Storage, settings: dict[str, Any], *, accept: bool = False) -> None:
     """Record the job's output-changing settings on its first run; refuse a rerun with other values.
 
-    A job folder written before settings were recorded gets them recorded now (nothing to compare with).
+    A job folder written before settings were recorded gets them recorded now (nothing to compare with). With
+    ``accept`` (a run that changes settings on purpose, such as a re-render with a new lexicon) the new values are
+    recorded instead of refused.
 
     Raises:
         SettingsMismatch: naming each changed setting with its old and new value, and how to redo.
@@ -174,7 +176,10 @@ def check_settings(storage: Storage, settings: dict[str, Any]) -> None:
         for key in sorted(set(stored) | set(settings))
         if stored.get(key) != settings.get(key)
     ]
-    if changed:
+    if changed and accept:
+        logger.info("recording changed settings: %s", "; ".join(changed))
+        storage.write_bytes(SETTINGS, json.dumps(settings, indent=2, sort_keys=True).encode())
+    elif changed:
         raise SettingsMismatch(
             f"{storage.url()} holds a job made with other settings ({'; '.join(changed)}). Rerun with --force to redo "
             "every row with the new settings (this removes the old outputs), or use a new --out folder."

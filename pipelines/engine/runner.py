@@ -134,7 +134,7 @@ def run_sharded_job(mode: Mode, engine: EngineConfig) -> int:
     except JobInterrupted as exc:
         logger.error("stopped by %s; the lock is released. Rerun the same command to resume.", exc)
         return 128 + exc.signum
-    except input_error_types() as exc:
+    except (*input_error_types(), *mode.input_errors) as exc:
         logger.error("invalid input: %s", exc)
         return EXIT_INVALID
     except (LockHeld, LockLost, PoolStartError) as exc:
@@ -152,18 +152,18 @@ def _compaction_spec(mode: Mode) -> CompactionSpec:
     return CompactionSpec(mode.result_schema, mode.name, mode.model_time_columns, mode.summary_addons())
 
 
-def _reopen(storage: Storage, kinds: frozenset[str]) -> None:
-    """Remove the completion markers of shards whose results hold rows of ``kinds`` (redone on request)."""
-    if not kinds or not storage.exists(RESULTS_FILE):
+def _reopen(storage: Storage, kinds: frozenset[str], rows: frozenset[int]) -> None:
+    """Remove the completion markers of shards whose results hold rows of ``kinds`` or ``rows`` (redone on request)."""
+    if not (kinds or rows) or not storage.exists(RESULTS_FILE):
         return
     with storage.open(RESULTS_FILE, "rb") as fh:
-        table = pq.read_table(fh, columns=["shard", "error_kind"])
-    shards = {s for s, k in zip(*(table.column(c).to_pylist() for c in ("shard", "error_kind")), strict=True)
-              if k in kinds and s is not None}  # fmt: skip
+        table = pq.read_table(fh, columns=["row", "shard", "error_kind"])
+    columns = (table.column(c).to_pylist() for c in ("row", "shard", "error_kind"))
+    shards = {s for r, s, k in zip(*columns, strict=True) if s is not None and (k in kinds or r in rows)}
     for shard in sorted(shards):
         storage.delete(done_path(shard), missing_ok=True)
     if shards:
-        logger.info("redoing the %s rows of %d shard(s)", "/".join(sorted(kinds)), len(shards))
+        logger.info("redoing %s in %d shard(s)", "/".join(sorted(kinds)) or f"{len(rows)} chosen row(s)", len(shards))
 
 
 def _run(mode: Mode, engine: EngineConfig) -> int:
@@ -178,7 +178,7 @@ def _run(mode: Mode, engine: EngineConfig) -> int:
         plan, prepared = _ready_plan(storage, mode, engine, prepared)
         if plan is None:  # the rows changed and, once merged, nothing is left to do
             return int(prepared.idle_exit or 0)
-        _reopen(storage, mode.redo_kinds())
+        _reopen(storage, mode.redo_kinds(), mode.redo_rows())
         pending = sorted(set(range(plan.n_shards)) - done_shards(storage))
         failures: dict[int, Failure] = {}
         if pending:
@@ -187,7 +187,7 @@ def _run(mode: Mode, engine: EngineConfig) -> int:
             logger.info("all %d shard(s) already done", plan.n_shards)
         run_seconds = time.perf_counter() - started if pending else 0.0
         summary, changed = compact(storage, plan, failures, run_seconds, _compaction_spec(mode))
-        mode.finish(storage, summary)
+        summary = mode.finish(storage, summary) or summary
         _report(storage, summary, changed)
     logger.info(
         "%s: rows %s; failures %s; audio %.3f h; status %s",
@@ -232,7 +232,7 @@ def _ready_plan(
         plan = write_plan(storage, prepared.rows, prepared.source, engine.rows_per_shard)
     elif plan.rows_per_shard != engine.rows_per_shard:
         logger.info("keeping the existing plan's %d rows per shard", plan.rows_per_shard)
-    check_settings(storage, mode.settings())
+    check_settings(storage, mode.settings(), accept=mode.accept_settings)
     invalid = prepared.invalid
     if invalid is not None and (invalid.num_rows or storage.exists(INVALID_PART)):
         write_invalid(storage, invalid)
@@ -256,6 +256,7 @@ def _execute(
         model_time_columns=mode.model_time_columns,
         batch_retries=engine.batch_retries,
         redo_kinds=mode.redo_kinds(),
+        redo_rows=mode.redo_rows(),
     )
     logger.info("run %s: %d of %d shard(s) to do", attempt, len(pending), plan.n_shards)
     try:
@@ -281,6 +282,7 @@ def _run_here(
         worker(shard)
         progress.update(*board.snapshot())
         mode.shard_done(storage, shard)
+    mode.pool_done(storage)
     return {}
 
 
@@ -333,6 +335,7 @@ def _run_pool(
             on_tick=poll,
         )
         poll()
+        mode.pool_done(storage)
     finally:
         if owns_ray:
             ray.shutdown()

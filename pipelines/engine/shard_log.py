@@ -34,7 +34,12 @@ def shard_log(storage: Storage, path: str, level: int = logging.INFO) -> Iterato
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
     previous_level = root.level
+    quieted = []
     if root.level == logging.NOTSET or root.level > level:
+        for other in root.handlers:  # the console keeps the level the user chose; only the shard log gets more
+            if other.level < previous_level:
+                quieted.append((other, other.level))
+                other.setLevel(previous_level)
         root.setLevel(level)
     root.addHandler(handler)
     try:
@@ -48,6 +53,8 @@ def shard_log(storage: Storage, path: str, level: int = logging.INFO) -> Iterato
     finally:
         root.removeHandler(handler)
         root.setLevel(previous_level)
+        for other, other_level in quieted:
+            other.setLevel(other_level)
         try:
             storage.write_bytes(path, buffer.getvalue().encode("utf-8"))
         except Exception as exc:  # a log upload must never turn a finished shard into a failed one

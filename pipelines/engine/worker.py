@@ -54,6 +54,7 @@ class WorkerSpec:
         model_time_columns: result columns that add up to model seconds.
         batch_retries: retries of a batch that failed for an environment reason.
         redo_kinds: final error kinds a run redoes anyway (``--retry-qc-failed``: ``qc_failed``).
+        redo_rows: input rows a run redoes although they are done (a re-render of chosen segments).
         progress: where to report rows as batches finish: the name of a Ray actor (pool runs), an object with
             ``add`` (runs in the driver process), or None.
     """
@@ -66,6 +67,7 @@ class WorkerSpec:
     batch_retries: int = 2
     progress: Any = None
     redo_kinds: frozenset[str] = frozenset()
+    redo_rows: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -206,11 +208,11 @@ class ShardWorker:
 
     def _finished_rows(self, shard: int) -> tuple[set[int], dict[int, dict[str, Any]]]:
         """Input rows of ``shard`` with a final result in an existing part, and the latest results of the rows of
-        ``redo_kinds`` (final, but redone on request)."""
+        ``redo_kinds`` or ``redo_rows`` (done, but redone on request)."""
         table = latest_per_row(read_parts(self.storage, list_parts(self.storage, shard), self.spec.result_schema))
         finished, redo = set(), {}
         for result in table.to_pylist():
-            if result["error_kind"] in self.spec.redo_kinds:
+            if result["error_kind"] in self.spec.redo_kinds or result["row"] in self.spec.redo_rows:
                 redo[result["row"]] = result
             elif is_final(result["status"], result["error_kind"]):
                 finished.add(result["row"])

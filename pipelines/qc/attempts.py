@@ -91,9 +91,9 @@ def encode_history(first: int, records: list[dict[str, Any]]) -> str:
 
 
 def resume_row(plan_row: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
-    """A qc_failed row redone by a later run (``--retry-qc-failed``): its attempts go on with new seeds."""
+    """A row redone by a later run (``--retry-qc-failed``, a re-render): its takes go on with new seeds."""
     records = list(previous.get("qc_attempts") or [])
-    attempt = 1 + max((r["attempt"] for r in records), default=-1)
+    attempt = 1 + max([r["attempt"] for r in records] + [previous.get("take") or 0])
     return {**plan_row, "qc_attempt": attempt, "qc_history": encode_history(attempt, records)}
 
 

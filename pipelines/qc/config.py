@@ -45,7 +45,7 @@ PARAMETERS: dict[str, dict[str, tuple[float, float, float]]] = {
     "internal_silence": {"max": (1.3, 0.0, 60.0)},
     "speech_ratio": {"min": (0.35, 0.0, 1.0)},
     "abrupt_end": {"max": (-20.0, -120.0, 40.0)},  # dB of the last 50 ms relative to the speech, speech at the end
-    "audio_repeat": {"max": (0.6, 0.05, 60.0), "min_similarity": (0.97, 0.0, 1.0)},  # seconds said twice
+    "audio_repeat": {"max": (0.75, 0.05, 60.0), "min_similarity": (0.8, 0.0, 1.0)},  # seconds said twice
     "duration_rate": {"min": (0.6, 0.0, 100.0), "max": (1.8, 0.0, 100.0)},  # ratio to the voice's seconds per phone
     "speaker": {"min": (0.75, -1.0, 1.0)},  # cosine similarity (GE2E)
     "asr": {"max_error": (0.35, 0.0, 10.0), "max_deletions": (0.25, 0.0, 10.0), "max_insertions": (0.25, 0.0, 10.0)},

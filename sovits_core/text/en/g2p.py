@@ -17,6 +17,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 
+from sovits_core.text import pronounce
 from sovits_core.text.en.homographs import Homograph
 from sovits_core.text.en.lexicon import Lexicon
 from sovits_core.text.en.oov import CompoundSplitter, PronunciationPredictor
@@ -94,14 +95,17 @@ class EnglishG2P:
         tags = self.tagger.tags_at(tokens, positions) if positions else {}
         raw: list[str] = []
         for i, (token, word) in enumerate(zip(tokens, lowered, strict=True)):
-            if i in tags:
+            if i in tags and pronounce.lookup("en", word) is None:
                 raw.extend(self.homographs[word].choose(tags[i]))
             else:
                 raw.extend(self.token_phones(token, word))
         return to_v2_symbols(raw)
 
     def token_phones(self, token: str, word: str) -> Sequence[str]:
-        """Raw phones of one non-homograph token (``word`` is ``token.lower()``)."""
+        """Raw phones of one non-homograph token (``word`` is ``token.lower()``); a user pronunciation wins."""
+        user = pronounce.lookup("en", word)
+        if user is not None:
+            return user
         if _HAS_LETTER_RE.search(word) is None:
             return (word,)
         if len(word) == 1:

@@ -24,6 +24,7 @@ import logging
 import threading
 from pathlib import Path
 
+from .. import pronounce
 from ..errors import TextError
 from .g2p import UnreadableError, phonemize_pieces, split_pieces
 from .normalize import normalize
@@ -87,4 +88,6 @@ def g2p(text: str) -> tuple[list[str], list[int], str]:
         phones, word2ph = phonemize_pieces(split_pieces(norm_text), _predictor)
     except UnreadableError as exc:
         raise TextError(f"cannot read Mandarin text {text!r}: {exc}") from exc
+    if pronounce.active("zh"):
+        phones, word2ph = pronounce.apply_zh(norm_text, phones, word2ph)
     return phones, word2ph, norm_text
