@@ -6,7 +6,6 @@ Modules:
   limiter.py   `TruePeakLimiter`: look-ahead, 4x-oversampled true-peak limiter
   master.py    presets none|standard|acx, `measure_file`, `compliance` -> `ComplianceReport`, `render_chapter`
   encode.py    streaming encoders (mp3, flac, opus, m4a, wav) to local temporary files; `AudioReader`, `probe`
-  publish.py   `publish_file`: upload a large local file into a `Storage`, all or nothing
   m4b.py       `build_m4b`: chapters -> one M4B with chapter marks, tags and cover
   captions.py  WebVTT / SRT from timed cues, with readable cue splitting
   plan.py      a book as engine rows: one row per sentence-sized segment
@@ -40,8 +39,8 @@ from pipelines.audiobook.master import (
     measurements_from_stitch,
     render_chapter,
 )
-from pipelines.audiobook.publish import publish_file
 from pipelines.audiobook.stitch import Piece, PieceTiming, StitchResult, StitchSettings, stitch
+from pipelines.publish import publish_file
 
 
 __all__ = [

@@ -243,7 +243,7 @@ class BookBuilder:
     def _m4b(self, metadata: Any) -> str | None:
         """Build ``book.m4b`` from the chapter files (again only when a chapter changed)."""
         from pipelines.audiobook.m4b import build_m4b
-        from pipelines.audiobook.publish import publish_file
+        from pipelines.publish import publish_file
 
         marker = "_job/m4b.json"
         fingerprint = hashlib.sha256(json.dumps([self.done[i]["fingerprint"] for i in sorted(self.done)]).encode())

@@ -1,7 +1,7 @@
 """Streaming audio encoders (PyAV for mp3 / flac / opus / m4a, soundfile for wav) and a PyAV reader to check them.
 
 An encoder takes mono float blocks through ``write(block)`` and writes a *local temporary file*; ``close()`` returns
-an `EncodedFile` naming it. The caller uploads it (`pipelines.audiobook.publish.publish_file`, atomic) and deletes
+an `EncodedFile` naming it. The caller uploads it (`pipelines.publish.publish_file`, atomic) and deletes
 it. Used as a context manager, an encoder that sees an exception deletes its partial file.
 
 Encoder delay and padding, as measured on the files these encoders write (decoded back with PyAV / FFmpeg):

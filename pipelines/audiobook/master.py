@@ -32,8 +32,8 @@ from typing import Any
 
 from pipelines.audiobook.encode import AudioReader, EncodedFile, open_encoder
 from pipelines.audiobook.levels import LevelMeter, LevelStats, LoudnessMeter, TruePeakMeter
-from pipelines.audiobook.publish import publish_file
 from pipelines.audiobook.stitch import Piece, StitchResult, StitchSettings, stitch
+from pipelines.publish import publish_file
 from pipelines.storage import Storage
 
 

@@ -16,10 +16,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import itertools
 import json
 import logging
+import tempfile
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,6 +43,7 @@ from pipelines.engine.plan import (
     list_all_parts,
     read_shard,
 )
+from pipelines.publish import publish_file
 from pipelines.storage import Storage, StorageNotFound
 
 
@@ -168,21 +173,24 @@ def compact(
     by_shard: dict[int, list[str]] = {}
     for rel in parts:
         by_shard.setdefault(int(rel.split("/")[-2]), []).append(rel)
-    totals, buf = Totals(spec.model_time_columns), io.BytesIO()
+    totals = Totals(spec.model_time_columns)
     addons = {key: factory() for key, factory in spec.addons}
-    with pq.ParquetWriter(buf, spec.schema, compression="zstd") as writer:
-        tables = (
-            _shard_results(storage, s, by_shard.get(s, []), failures.get(s), spec.schema) for s in range(plan.n_shards)
+    tables: Iterable[pa.Table] = (
+        _shard_results(storage, s, by_shard.get(s, []), failures.get(s), spec.schema) for s in range(plan.n_shards)
+    )
+    if storage.exists(INVALID_PART):
+        tables = itertools.chain(
+            tables, [conform(pq.read_table(io.BytesIO(storage.read_bytes(INVALID_PART))), spec.schema)]
         )
-        if storage.exists(INVALID_PART):
-            invalid = conform(pq.read_table(io.BytesIO(storage.read_bytes(INVALID_PART))), spec.schema)
-            tables = (*tables, invalid)  # type: ignore[assignment]
-        for table in tables:
-            totals.add(table)
-            for addon in addons.values():
-                addon.add(table)
-            writer.write_table(table)
-    storage.write_bytes(RESULTS_FILE, buf.getvalue())
+    with tempfile.TemporaryDirectory(prefix="sovits-results-") as folder:  # one shard's rows in memory at a time
+        path = Path(folder) / RESULTS_FILE
+        with pq.ParquetWriter(path, spec.schema, compression="zstd") as writer:
+            for table in tables:
+                totals.add(table)
+                for addon in addons.values():
+                    addon.add(table)
+                writer.write_table(table)
+        publish_file(storage, RESULTS_FILE, path)
     if run_seconds > 0:
         record = {"wall_seconds": run_seconds, "at": now_utc().isoformat()}
         storage.write_bytes(f"{RUNS_DIR}/{now_utc():%Y%m%dT%H%M%S%f}.json", json.dumps(record).encode())

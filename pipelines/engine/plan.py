@@ -23,8 +23,11 @@ import hashlib
 import io
 import json
 import logging
+import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -83,15 +86,98 @@ class ShardPlan(JsonRecord):
         return min(self.rows_per_shard, self.n_rows - shard * self.rows_per_shard)
 
 
+FINGERPRINT_CHUNK = 1 << 16
+
+
+@dataclass(frozen=True)
+class RowStream:
+    """Plan rows produced batch by batch, for inputs too large to hold (the plan is written without keeping them).
+
+    Attributes:
+        schema: the rows' schema.
+        batches: returns a fresh iterator over all the rows each time it is called (the engine reads the rows twice
+            when it must compare them with an existing plan).
+    """
+
+    schema: pa.Schema
+    batches: Callable[[], Iterator[pa.RecordBatch]]
+
+
+Rows = pa.Table | RowStream
+
+
+class _Rechunker:
+    """Cuts a stream of record batches into batches of exactly ``size`` rows (the last one may be shorter)."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.pending, self.n = size, [], 0
+
+    def push(self, batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
+        self.pending.append(batch)
+        self.n += batch.num_rows
+        while self.n >= self.size:
+            table = pa.Table.from_batches(self.pending).combine_chunks()
+            yield from table.slice(0, self.size).to_batches(max_chunksize=self.size)
+            rest = table.slice(self.size)
+            self.pending, self.n = rest.to_batches(), rest.num_rows
+
+    def flush(self) -> Iterator[pa.RecordBatch]:
+        if self.n:
+            yield from pa.Table.from_batches(self.pending).combine_chunks().to_batches(max_chunksize=self.size)
+        self.pending, self.n = [], 0
+
+
+class _HashSink(io.RawIOBase):
+    """A write-only file that only hashes what is written (fingerprints without keeping the bytes)."""
+
+    def __init__(self) -> None:
+        self.digest = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.digest.update(data)
+        return len(data)
+
+
+def _batches_of(rows: Rows) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    if isinstance(rows, RowStream):
+        return rows.schema, rows.batches()
+    return rows.schema, iter(rows.to_batches())
+
+
+class _Fingerprint:
+    """The content fingerprint of rows fed batch by batch (the same bytes whatever the input's chunking)."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.sink, self.chunks, self.n_rows = _HashSink(), _Rechunker(FINGERPRINT_CHUNK), 0
+        self.writer = pa.ipc.new_stream(pa.PythonFile(self.sink, mode="w"), schema)
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        self.n_rows += batch.num_rows
+        for chunk in self.chunks.push(batch):
+            self.writer.write_batch(chunk)
+
+    def hexdigest(self) -> str:
+        for chunk in self.chunks.flush():
+            self.writer.write_batch(chunk)
+        self.writer.close()
+        return self.sink.digest.hexdigest()[:16]
+
+
+def rows_fingerprint(rows: Rows) -> tuple[str, int]:
+    """(SHA-256 of the rows' content and schema, first 16 hex digits; number of rows)."""
+    schema, batches = _batches_of(rows)
+    fingerprint = _Fingerprint(schema)
+    for batch in batches:
+        fingerprint.add(batch)
+    return fingerprint.hexdigest(), fingerprint.n_rows
+
+
 def table_fingerprint(table: pa.Table) -> str:
     """SHA-256 (first 16 hex digits) of a table's content and schema."""
-    digest = hashlib.sha256()
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        for batch in table.combine_chunks().to_batches(max_chunksize=1 << 16):
-            writer.write_batch(batch)
-    digest.update(sink.getvalue())
-    return digest.hexdigest()[:16]
+    return rows_fingerprint(table)[0]
 
 
 def read_plan(storage: Storage) -> ShardPlan | None:
@@ -102,33 +188,48 @@ def read_plan(storage: Storage) -> ShardPlan | None:
         return None
 
 
-def plan_matches(plan: ShardPlan, rows: pa.Table) -> bool:
-    return plan.fingerprint == table_fingerprint(rows)
+def plan_matches(plan: ShardPlan, rows: Rows) -> bool:
+    return plan.fingerprint == rows_fingerprint(rows)[0]
 
 
-def mismatch_message(storage: Storage, plan: ShardPlan, rows: pa.Table, source: str) -> str:
+def mismatch_message(storage: Storage, plan: ShardPlan, rows: Rows, source: str) -> str:
+    fingerprint, n_rows = rows_fingerprint(rows)
     return (
         f"{storage.url()} already holds a job for different rows (plan {plan.fingerprint} from {plan.manifest}, "
-        f"{plan.n_rows} rows; {source} gives {table_fingerprint(rows)}, {rows.num_rows} rows). Use a new --out folder "
+        f"{plan.n_rows} rows; {source} gives {fingerprint}, {n_rows} rows). Use a new --out folder "
         "for new input, or --force to start this folder over."
     )
 
 
-def write_plan(storage: Storage, rows: pa.Table, source: str, rows_per_shard: int) -> ShardPlan:
-    """Write a new plan for ``rows`` (``plan.json`` last); return it."""
-    n_shards = -(-rows.num_rows // rows_per_shard)
-    buf = io.BytesIO()
-    pq.write_table(rows, buf, row_group_size=rows_per_shard, compression="zstd")
-    if n_shards and pq.ParquetFile(io.BytesIO(buf.getvalue())).num_row_groups != n_shards:
-        raise RuntimeError("pyarrow did not write one row group per shard")  # guards the plan layout
-    storage.write_bytes(PLAN_ROWS, buf.getvalue())
-    plan = ShardPlan(source, table_fingerprint(rows), rows.num_rows, rows_per_shard, n_shards, time.time())
+def write_plan(storage: Storage, rows: Rows, source: str, rows_per_shard: int) -> ShardPlan:
+    """Write a new plan for ``rows`` (``plan.json`` last); return it. Rows stream through a local temporary file:
+    memory holds one chunk of rows at a time, whatever the number of rows."""
+    from pipelines.publish import publish_file
+
+    schema, batches = _batches_of(rows)
+    fingerprint = _Fingerprint(schema)
+    chunks = _Rechunker(rows_per_shard * max(1, FINGERPRINT_CHUNK // rows_per_shard))
+    with tempfile.TemporaryDirectory(prefix="sovits-plan-") as folder:
+        path = Path(folder) / "plan.parquet"
+        with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+            for batch in batches:
+                fingerprint.add(batch)
+                for chunk in chunks.push(batch):
+                    writer.write_table(pa.Table.from_batches([chunk]), row_group_size=rows_per_shard)
+            for chunk in chunks.flush():
+                writer.write_table(pa.Table.from_batches([chunk]), row_group_size=rows_per_shard)
+        n_rows = fingerprint.n_rows
+        n_shards = -(-n_rows // rows_per_shard)
+        if n_shards and pq.ParquetFile(path).num_row_groups != n_shards:
+            raise RuntimeError("pyarrow did not write one row group per shard")  # guards the plan layout
+        publish_file(storage, PLAN_ROWS, path)
+    plan = ShardPlan(source, fingerprint.hexdigest(), n_rows, rows_per_shard, n_shards, time.time())
     storage.write_bytes(PLAN_META, plan.to_json())
     logger.info("planned %d rows into %d shard(s) of %d", plan.n_rows, n_shards, rows_per_shard)
     return plan
 
 
-def ensure_plan(storage: Storage, rows: pa.Table, source: str, rows_per_shard: int) -> ShardPlan:
+def ensure_plan(storage: Storage, rows: Rows, source: str, rows_per_shard: int) -> ShardPlan:
     """The job's plan, written on the first run (call under the job lock).
 
     Raises:

@@ -10,7 +10,7 @@ import pytest
 from audiobook_signals import speechlike
 
 from pipelines.audiobook.encode import DEFAULT_BIT_RATES, FORMATS, AudioReader, open_encoder, probe
-from pipelines.audiobook.publish import publish_file
+from pipelines.publish import publish_file
 from pipelines.storage import Storage
 
 
